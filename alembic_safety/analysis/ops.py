@@ -1,0 +1,149 @@
+"""Operations Alembic has no op class for, so raw SQL and bind access can be analysed like ops.
+
+Rules dispatch on operation classes (the Alembic convention). Raw SQL in ``op.execute`` is
+translated into Alembic's own op classes where one exists (``CREATE INDEX`` becomes a
+``CreateIndexOp``) and into these plain data classes otherwise, so that one rule covers a danger
+whether it was written with ``op.*`` or with SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic.operations.ops import MigrateOperation
+
+
+class AnalysisOp(MigrateOperation):
+    """Base of the analysis-only operations: plain data, never executed by the recorder."""
+
+    #: The name shown as a finding's ``operation`` when no Alembic op method fits.
+    operation_name = "execute"
+    table_name: str | None = None
+    schema: str | None = None
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "info")
+        return f"{type(self).__name__}({fields})"
+
+
+class UpdateRowsOp(AnalysisOp):
+    """``UPDATE table SET ...`` — ``has_where`` tells whether it is limited to some rows."""
+
+    def __init__(self, table_name: str, *, schema: str | None = None, has_where: bool) -> None:
+        self.table_name = table_name
+        self.schema = schema
+        self.has_where = has_where
+
+
+class DeleteRowsOp(AnalysisOp):
+    """``DELETE FROM table ...`` — ``has_where`` tells whether it is limited to some rows."""
+
+    def __init__(self, table_name: str, *, schema: str | None = None, has_where: bool) -> None:
+        self.table_name = table_name
+        self.schema = schema
+        self.has_where = has_where
+
+
+class TruncateOp(AnalysisOp):
+    """``TRUNCATE table``: every row gone at once, under ACCESS EXCLUSIVE."""
+
+    def __init__(
+        self, table_name: str, *, schema: str | None = None, cascade: bool = False
+    ) -> None:
+        self.table_name = table_name
+        self.schema = schema
+        self.cascade = cascade
+
+
+class ValidateConstraintOp(AnalysisOp):
+    """``ALTER TABLE ... VALIDATE CONSTRAINT``: scans under SHARE UPDATE EXCLUSIVE."""
+
+    def __init__(self, table_name: str, constraint_name: str, *, schema: str | None = None) -> None:
+        self.table_name = table_name
+        self.constraint_name = constraint_name
+        self.schema = schema
+
+
+class AddConstraintUsingIndexOp(AnalysisOp):
+    """``ADD CONSTRAINT ... UNIQUE/PRIMARY KEY USING INDEX``: catalog-only once the index exists."""
+
+    def __init__(
+        self,
+        table_name: str,
+        constraint_name: str | None,
+        index_name: str,
+        *,
+        kind: str,
+        schema: str | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.constraint_name = constraint_name
+        self.index_name = index_name
+        self.kind = kind
+        self.schema = schema
+
+
+class SetConfigOp(AnalysisOp):
+    """``SET [LOCAL] name = value`` (e.g. ``lock_timeout``), which later rules take into account."""
+
+    def __init__(self, name: str, value: str | None, *, local: bool = False) -> None:
+        self.name = name
+        self.value = value
+        self.local = local
+
+
+class TransactionControlOp(AnalysisOp):
+    """``BEGIN`` / ``COMMIT`` / ``ROLLBACK`` written as SQL (the COMMIT-first hack)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+class LockTableOp(AnalysisOp):
+    """``LOCK TABLE``: takes the named lock (ACCESS EXCLUSIVE by default) until commit."""
+
+    def __init__(self, table_name: str, *, schema: str | None = None, mode: str) -> None:
+        self.table_name = table_name
+        self.schema = schema
+        self.mode = mode
+
+
+class MaintenanceOp(AnalysisOp):
+    """``VACUUM [FULL]``, ``CLUSTER`` and ``REINDEX`` on a table (or index, for REINDEX)."""
+
+    def __init__(
+        self,
+        command: str,
+        table_name: str | None,
+        *,
+        schema: str | None = None,
+        full: bool = False,
+        concurrently: bool = False,
+    ) -> None:
+        self.command = command
+        self.table_name = table_name
+        self.schema = schema
+        self.full = full
+        self.concurrently = concurrently
+
+
+class DataAccessOp(AnalysisOp):
+    """Code that needs a live database: ``op.get_bind().execute(...)``, reflection, ``inspect()``.
+
+    It cannot be analysed statically (its results drive the rest of the function), so it is
+    recorded and reported as online-only; SQL it runs is still parsed and checked.
+    """
+
+    operation_name = "get_bind"
+
+    def __init__(self, kind: str, sql: str | None = None) -> None:
+        self.kind = kind
+        self.sql = sql
+
+
+@dataclass(frozen=True)
+class Unparseable:
+    """SQL that PostgreSQL's own parser (pglast) rejects: reported, never a crash."""
+
+    sql: str
+    error: str

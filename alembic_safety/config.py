@@ -1,0 +1,194 @@
+"""Settings, from the places Alembic users already keep configuration.
+
+Lowest to highest priority: ``[tool.alembic_safety]`` in pyproject.toml, ``[alembic_safety]`` in
+alembic.ini, ``-x key=value`` on the command line, then ``alembic-safety`` flags. Unknown keys in
+the config files are errors (a typo must not silently disable a check); unknown ``-x`` keys are
+ignored because ``-x`` is shared with the project's own env.py.
+"""
+
+from __future__ import annotations
+
+import configparser
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+
+from alembic_safety.errors import UsageError
+from alembic_safety.risk import DEFAULT_TARGET_VERSION, Risk
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["FORMATS", "Settings", "load_settings", "parse_x_options"]
+
+FORMATS = ("text", "json")
+_COLORS = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes a check run. Field names are the config keys."""
+
+    format: str = "text"
+    fail_on: Risk = Risk.HIGH
+    target_version: int = DEFAULT_TARGET_VERSION
+    revision_range: str | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
+    check_downgrade: bool = True
+    color: str = "auto"
+    show_suppressed: bool = False
+    verbose: bool = False
+    #: Where each non-default value came from, for error messages.
+    origin: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def merged(self, values: Mapping[str, Any], origin: str, *, strict_keys: bool) -> Settings:
+        """A copy with ``values`` (raw strings, lists or TOML values) applied and validated."""
+        known = {f.name for f in fields(self) if f.name != "origin"}
+        changes: dict[str, Any] = {}
+        for raw_key, raw_value in values.items():
+            key = raw_key.strip().replace("-", "_").lower()
+            if key not in known:
+                if strict_keys:
+                    raise UsageError(f"unknown setting {raw_key!r} in {origin}")
+                continue
+            changes[key] = _convert(key, raw_value, origin)
+        if not changes:
+            return self
+        new_origin = dict(self.origin)
+        new_origin.update(dict.fromkeys(changes, origin))
+        return replace(self, **changes, origin=new_origin)
+
+
+def _as_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = value.replace(",", " ").split()
+    elif isinstance(value, (list, tuple)):
+        items = [str(v).strip() for v in value]
+    else:
+        items = [str(value)]
+    return tuple(item.upper() for item in items if item)
+
+
+def _as_bool(key: str, value: Any, origin: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{key} in {origin} must be true or false, got {value!r}")
+
+
+def _convert(key: str, value: Any, origin: str) -> Any:
+    if key == "fail_on":
+        try:
+            return Risk.parse(str(value))
+        except ValueError as exc:
+            raise UsageError(f"fail_on in {origin}: {exc}") from None
+    if key == "target_version":
+        try:
+            version = int(str(value).split(".")[0])
+        except ValueError:
+            raise UsageError(
+                f"target_version in {origin} must be a PostgreSQL major version like 15, "
+                f"got {value!r}"
+            ) from None
+        if not 9 <= version <= 30:
+            raise UsageError(f"target_version in {origin} out of range: {version}")
+        return version
+    if key == "format":
+        text = str(value).strip().lower()
+        if text not in FORMATS:
+            raise UsageError(
+                f"format in {origin} must be one of {', '.join(FORMATS)}, got {value!r}"
+            )
+        return text
+    if key == "color":
+        text = str(value).strip().lower()
+        if text not in _COLORS:
+            raise UsageError(f"color in {origin} must be one of {', '.join(_COLORS)}")
+        return text
+    if key in ("select", "ignore"):
+        return _as_list(value)
+    if key in ("strict", "check_downgrade", "show_suppressed", "verbose"):
+        return _as_bool(key, value, origin)
+    if key == "revision_range":
+        return str(value).strip() or None
+    return value  # pragma: no cover - every key is handled above
+
+
+def parse_x_options(values: list[str] | None) -> dict[str, str]:
+    """``-x key=value`` pairs (Alembic's syntax); entries without ``=`` are ignored."""
+    result: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if sep:
+            result[key.strip()] = value.strip()
+    return result
+
+
+def _pyproject_path(config: Config | None) -> Path | None:
+    candidates: list[Path] = []
+    if config is not None:
+        toml_name = getattr(config, "toml_file_name", None)
+        if toml_name:
+            candidates.append(Path(toml_name))
+        if config.config_file_name:
+            candidates.append(Path(config.config_file_name).absolute().parent / "pyproject.toml")
+    candidates.append(Path("pyproject.toml"))
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _from_pyproject(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    section = data.get("tool", {}).get("alembic_safety", {})
+    if not isinstance(section, dict):
+        raise UsageError(f"[tool.alembic_safety] in {path} must be a table")
+    return section
+
+
+def _from_ini(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not parser.has_section("alembic_safety"):
+        return {}
+    return dict(parser.items("alembic_safety"))
+
+
+def load_settings(
+    config: Config | None,
+    *,
+    x_options: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings for a run: config files, then ``-x`` options, then explicit overrides (flags)."""
+    settings = Settings()
+    pyproject = _pyproject_path(config)
+    if pyproject is not None:
+        settings = settings.merged(
+            _from_pyproject(pyproject), f"[tool.alembic_safety] of {pyproject}", strict_keys=True
+        )
+    if config is not None and config.config_file_name and Path(config.config_file_name).is_file():
+        ini = Path(config.config_file_name)
+        settings = settings.merged(_from_ini(ini), f"[alembic_safety] of {ini}", strict_keys=True)
+    if x_options:
+        settings = settings.merged(x_options, "-x options", strict_keys=False)
+    if overrides:
+        present = {k: v for k, v in overrides.items() if v is not None}
+        settings = settings.merged(present, "command line", strict_keys=True)
+    return settings

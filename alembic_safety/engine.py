@@ -1,0 +1,396 @@
+"""From revision files to reports: record each direction, run the rules, apply suppressions.
+
+This is the one place the data flow of DESIGN.md is wired together:
+revision files → RevisionScript → [OpRecord] → rules → [Finding] → RevisionReport.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.operations import ops
+
+from alembic_safety.analysis.ops import SetConfigOp, ValidateConstraintOp
+from alembic_safety.analysis.recorder import (
+    OpRecord,
+    Recording,
+    compile_sql,
+    record_function,
+    table_of,
+)
+from alembic_safety.analysis.sql import parse
+from alembic_safety.loading import History, RevisionScript, execute_module, load_history
+from alembic_safety.risk import DEFAULT_TARGET_VERSION, Direction, Finding, RevisionReport, Risk
+from alembic_safety.rules import registry
+from alembic_safety.rules.base import Rule, RuleContext, SchemaFacts
+from alembic_safety.suppression import Suppression, parse_suppressions
+
+__all__ = ["Analyzer"]
+
+SUPPRESSION_WITHOUT_REASON = "AS903"
+UNUSED_SUPPRESSION = "AS904"
+MULTIPLE_HEADS = "AS601"
+
+_NOT_NULL_CHECK = re.compile(r'^\(*\s*"?(?P<column>\w+)"?\s+IS\s+NOT\s+NULL\s*\)*$', re.IGNORECASE)
+
+
+def _enabled(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
+    if select and not any(code.startswith(s) for s in select):
+        return False
+    return not any(code.startswith(i) for i in ignore)
+
+
+def not_null_check_column(operation: ops.CreateCheckConstraintOp) -> str | None:
+    """The column of a ``CHECK (col IS NOT NULL)`` constraint, or None for any other check."""
+    match = _NOT_NULL_CHECK.match(compile_sql(operation.condition).strip())
+    return match.group("column") if match else None
+
+
+def _update_facts(facts: SchemaFacts, record: OpRecord) -> None:
+    """Remember what this operation establishes for later ones (in upgrade order)."""
+    operation = record.operation
+    if isinstance(operation, SetConfigOp):
+        facts.settings[operation.name.lower()] = operation.value
+    elif isinstance(operation, ops.CreateCheckConstraintOp) and record.table:
+        column = not_null_check_column(operation)
+        if column is None:
+            return
+        if operation.kw.get("postgresql_not_valid"):
+            facts.pending_not_null[(record.table, str(operation.constraint_name))] = column
+        else:
+            facts.validated_not_null.add((record.table, column))
+    elif isinstance(operation, ValidateConstraintOp) and record.table:
+        column = facts.pending_not_null.pop((record.table, operation.constraint_name), None)
+        if column is not None:
+            facts.validated_not_null.add((record.table, column))
+
+
+class Analyzer:
+    """Runs the rules over revisions; holds the settings and the state carried along a history."""
+
+    def __init__(
+        self,
+        *,
+        target_version: int = DEFAULT_TARGET_VERSION,
+        select: Sequence[str] = (),
+        ignore: Sequence[str] = (),
+        check_downgrade: bool = True,
+        config: Config | None = None,
+    ) -> None:
+        self.target_version = target_version
+        self.select = tuple(s.upper() for s in select)
+        self.ignore = tuple(i.upper() for i in ignore)
+        self.check_downgrade = check_downgrade
+        self.config = config
+        self.facts = SchemaFacts()
+        self.rules: list[Rule] = [
+            rule
+            for rule in registry
+            if _enabled(rule.code, self.select, self.ignore)
+            and rule.applies_to_version(target_version)
+        ]
+        self._rule_codes = {rule.code for rule in self.rules}
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def assess_history(
+        self,
+        history: History,
+        selected: Sequence[RevisionScript] | None = None,
+        progress: Callable[[int, int, RevisionScript], None] | None = None,
+    ) -> list[RevisionReport]:
+        """Reports for ``selected`` (default: all) revisions, walking the history base → head.
+
+        Every revision is executed in order, even unselected ones, so facts such as a CHECK
+        validated in an earlier revision are known when a later one is judged.
+        """
+        wanted = {id(s) for s in (selected if selected is not None else history.scripts)}
+        reports: list[RevisionReport] = []
+        total = len(wanted)
+        for script in history.scripts:
+            if id(script) not in wanted:
+                self._assess(script, history.search_paths, keep=False)
+                continue
+            if progress is not None:
+                progress(len(reports) + 1, total, script)
+            report = self._assess(script, history.search_paths, keep=True)
+            if len(history.heads) > 1 and script.revision in history.heads:
+                self._add_multiple_heads(report, history.heads)
+            reports.append(report)
+        return reports
+
+    def assess_file(self, path: Path) -> RevisionReport:
+        history = load_history([path], [path.absolute().parent, path.absolute().parent.parent])
+        if not history.scripts:
+            return RevisionReport(revision=None, path=str(path), error="not a revision file")
+        return self._assess(history.scripts[0], history.search_paths, keep=True)
+
+    def assess_operations(
+        self,
+        operations: list[ops.MigrateOperation],
+        *,
+        direction: Direction = "upgrade",
+        new_tables: set[str] | None = None,
+        autocommit: bool = False,
+    ) -> list[Finding]:
+        """Findings for operation objects that did not come from a file (e.g. autogenerate)."""
+        recording = Recording(direction)
+        created = set(new_tables or ())
+        for operation in operations:
+            self._append_plain(recording, operation, created, autocommit)
+        findings: list[Finding] = []
+        self._run_rules(
+            recording, RuleContext(self.target_version, recording, self.facts), None, findings
+        )
+        return findings
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _append_plain(
+        self,
+        recording: Recording,
+        operation: ops.MigrateOperation,
+        created: set[str],
+        autocommit: bool,
+    ) -> None:
+        def add(op: ops.MigrateOperation, **extra: Any) -> None:
+            table, schema = table_of(op)
+            recording.records.append(
+                OpRecord(
+                    operation=op,
+                    direction=recording.direction,
+                    index=len(recording.records),
+                    in_autocommit=autocommit,
+                    table=table,
+                    schema=schema,
+                    table_is_new=table in created,
+                    **extra,
+                )
+            )
+            if isinstance(op, ops.CreateTableOp) and table:
+                created.add(table)
+
+        if isinstance(operation, ops.ExecuteSQLOp) and isinstance(operation.sqltext, str):
+            parsed = parse(operation.sqltext)
+            add(operation, sql=parsed)
+            for statement in parsed.statements:
+                for derived in statement.operations:
+                    add(derived, from_sql=statement.text)
+        elif isinstance(operation, ops.OpContainer):
+            for inner in operation.ops:
+                self._append_plain(recording, inner, created, autocommit)
+        else:
+            add(operation)
+
+    def _assess(
+        self, script: RevisionScript, search_paths: Sequence[Path], *, keep: bool
+    ) -> RevisionReport:
+        report = RevisionReport(
+            revision=script.revision,
+            path=str(script.path),
+            down_revision=script.down_revision,
+            error=script.error,
+            doc=script.doc,
+        )
+        if script.error is not None:
+            return report
+        execute_module(script, search_paths)
+        if script.module is None:
+            report.error = script.error
+            return report
+        findings: list[Finding] = []
+        errors: list[str] = []
+        upgrade = self._record(script, "upgrade", search_paths, errors)
+        created = frozenset(
+            r.table
+            for r in upgrade.records
+            if isinstance(r.operation, ops.CreateTableOp) and r.table
+        )
+        added = frozenset(
+            (r.table, str(r.operation.column.name))
+            for r in upgrade.records
+            if isinstance(r.operation, ops.AddColumnOp) and r.table
+        )
+        self.facts.settings = {}
+        self._run_rules(
+            upgrade, RuleContext(self.target_version, upgrade, self.facts), script, findings
+        )
+        if self.check_downgrade:
+            downgrade = self._record(script, "downgrade", search_paths, errors)
+            context = RuleContext(
+                self.target_version,
+                downgrade,
+                SchemaFacts(validated_not_null=set(self.facts.validated_not_null)),
+                created_by_upgrade=created,
+                added_by_upgrade=added,
+            )
+            self._run_rules(downgrade, context, script, findings)
+        if errors:
+            report.error = "; ".join(errors)
+        if keep:
+            report.findings = self._apply_suppressions(script, findings)
+        return report
+
+    def _record(
+        self,
+        script: RevisionScript,
+        direction: Direction,
+        search_paths: Sequence[Path],
+        errors: list[str],
+    ) -> Recording:
+        function = getattr(script.module, direction, None)
+        if not callable(function):
+            recording = Recording(direction)
+            if direction == "upgrade":
+                errors.append("no upgrade() function")
+            return recording
+        from alembic_safety.analysis.standins import tolerant_imports
+
+        with tolerant_imports(script.stand_ins.__setitem__, search_paths):
+            recording = record_function(
+                function, path=str(script.path), direction=direction, config=self.config
+            )
+        if recording.error is not None:
+            where = f" at line {recording.error_line}" if recording.error_line else ""
+            errors.append(
+                f"{direction}() stopped{where} ({recording.error}); "
+                "operations before it were analysed"
+            )
+        return recording
+
+    def _run_rules(
+        self,
+        recording: Recording,
+        context: RuleContext,
+        script: RevisionScript | None,
+        findings: list[Finding],
+    ) -> None:
+        path = str(script.path) if script is not None else None
+        for record in recording.records:
+            for rule in registry.for_operation(record.operation):
+                if rule.code not in self._rule_codes:
+                    continue
+                if record.table_is_new and not rule.applies_to_new_tables:
+                    continue
+                for violation in rule.check(record, context):
+                    lines = record.lines
+                    if script is not None:
+                        lines = tuple(script.statement_line(n) for n in lines)
+                    findings.append(
+                        Finding(
+                            code=rule.code,
+                            name=rule.name,
+                            risk=violation.risk or rule.risk,
+                            message=violation.message,
+                            help=violation.help,
+                            direction=record.direction,
+                            file=path,
+                            line=lines[0] if lines else None,
+                            lines=lines,
+                            operation=record.operation_name,
+                            table=violation.table or record.table,
+                            escalation=rule.escalation,
+                        )
+                    )
+            _update_facts(context.facts, record)
+
+    def _add_multiple_heads(self, report: RevisionReport, heads: Iterable[str]) -> None:
+        rule = registry.get(MULTIPLE_HEADS)
+        if rule is None or rule.code not in self._rule_codes:
+            return
+        others = ", ".join(h for h in heads if h != report.revision)
+        report.findings.append(
+            Finding(
+                code=rule.code,
+                name=rule.name,
+                risk=rule.risk,
+                message=f"revision {report.revision} is one of several heads (also: {others}); "
+                "`alembic upgrade head` fails until they are merged",
+                help=f'alembic merge -m "merge heads" {report.revision} {others.replace(",", "")}',
+                file=report.path,
+                operation="history",
+                escalation=rule.escalation,
+            )
+        )
+
+    def _apply_suppressions(self, script: RevisionScript, findings: list[Finding]) -> list[Finding]:
+        suppressions = parse_suppressions(script.source, script.statement_starts)
+        if not suppressions:
+            return findings
+        result: list[Finding] = []
+        for finding in findings:
+            result.append(self._suppress(finding, suppressions))
+        path = str(script.path)
+        for suppression in suppressions:
+            if not suppression.reason and _enabled(
+                SUPPRESSION_WITHOUT_REASON, self.select, self.ignore
+            ):
+                result.append(
+                    self._meta_finding(
+                        SUPPRESSION_WITHOUT_REASON,
+                        path,
+                        suppression.line,
+                        f"suppression of {', '.join(suppression.codes)} has no reason, "
+                        "so it is not applied",
+                        f"# alembic-safety: ignore[{', '.join(suppression.codes)}] "
+                        "<why this is safe here>",
+                    )
+                )
+            unused = [c for c in suppression.codes if c not in suppression.used]
+            if (
+                suppression.reason
+                and unused
+                and _enabled(UNUSED_SUPPRESSION, self.select, self.ignore)
+            ):
+                result.append(
+                    self._meta_finding(
+                        UNUSED_SUPPRESSION,
+                        path,
+                        suppression.line,
+                        f"suppression of {', '.join(unused)} matches no finding on this statement",
+                        "remove the stale suppression comment (or move it to the statement it is "
+                        "meant for)",
+                    )
+                )
+        return result
+
+    def _suppress(self, finding: Finding, suppressions: list[Suppression]) -> Finding:
+        if finding.line is None:
+            return finding
+        targets = set(finding.lines)
+        for suppression in suppressions:
+            if suppression.target_line in targets and suppression.matches(
+                finding.code, finding.name
+            ):
+                if not suppression.reason:
+                    suppression.used.update(suppression.codes)
+                    continue
+                suppression.used.update(
+                    c for c in suppression.codes if c in (finding.code, finding.name, "ALL")
+                )
+                return Finding(
+                    **{
+                        **finding.__dict__,
+                        "suppressed": True,
+                        "suppression_reason": suppression.reason,
+                    }
+                )
+        return finding
+
+    def _meta_finding(self, code: str, path: str, line: int, message: str, help_: str) -> Finding:
+        rule = registry.get(code)
+        return Finding(
+            code=code,
+            name=rule.name if rule else code,
+            risk=rule.risk if rule else Risk.LOW,
+            message=message,
+            help=help_,
+            file=path,
+            line=line,
+            lines=(line,),
+            operation="comment",
+        )

@@ -1,0 +1,323 @@
+"""Find revision files, read their identity statically, import them tolerantly, order the history.
+
+Alembic's own ``ScriptDirectory`` imports every revision while building its map and stops at the
+first one that fails; a linter must instead analyse every file it can and say which it could
+not. So revision identity (``revision``, ``down_revision`` ...) is read from the file's syntax
+tree, the graph is built with Alembic's ``RevisionMap`` from those values, and each module is
+executed separately from the same parsed tree, with stand-ins for application imports that fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import types
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.script.revision import Revision, RevisionMap
+from alembic.util import CommandError
+
+from alembic_safety.analysis.standins import tolerant_imports
+from alembic_safety.errors import UsageError
+
+__all__ = [
+    "History",
+    "RevisionScript",
+    "discover_from_config",
+    "discover_from_paths",
+    "load_config",
+    "load_history",
+]
+
+_IDENTITY_NAMES = ("revision", "down_revision", "branch_labels", "depends_on")
+
+
+@dataclass
+class RevisionScript:
+    """One revision file: its identity read statically, its module once executed."""
+
+    path: Path
+    source: str
+    tree: ast.Module | None
+    revision: str | None = None
+    down_revision: str | tuple[str, ...] | None = None
+    branch_labels: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    doc: str | None = None
+    #: Line of a statement's first line, for every line inside a statement of the file.
+    statement_starts: dict[int, int] = field(default_factory=dict)
+    error: str | None = None
+    module: types.ModuleType | None = None
+    #: Names replaced by stand-ins while importing, with why (shown in verbose output).
+    stand_ins: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def down_revisions(self) -> tuple[str, ...]:
+        if self.down_revision is None:
+            return ()
+        if isinstance(self.down_revision, str):
+            return (self.down_revision,)
+        return tuple(self.down_revision)
+
+    def statement_line(self, line: int) -> int:
+        """The first line of the statement containing ``line`` (multi-line calls, ``with``)."""
+        return self.statement_starts.get(line, line)
+
+
+@dataclass
+class History:
+    """Revisions in upgrade order (base first), plus graph facts for history rules."""
+
+    scripts: list[RevisionScript]
+    heads: tuple[str, ...] = ()
+    #: Why the graph could not be built (then ``scripts`` is in file order).
+    graph_error: str | None = None
+    search_paths: tuple[Path, ...] = ()
+
+
+def _literal(node: ast.AST) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def _statement_starts(tree: ast.Module) -> dict[int, int]:
+    """Map each line to the first line of the innermost simple statement that covers it."""
+    starts: dict[int, int] = {}
+    spans: list[tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt) and not isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
+            end = node.end_lineno or node.lineno
+            if isinstance(node, (ast.With, ast.For, ast.While, ast.If, ast.Try)):
+                # A block's statement is only its header; its body has statements of its own.
+                end = node.body[0].lineno - 1 if node.body else end
+            spans.append((node.lineno, max(end, node.lineno)))
+    # Wider spans first, so inner statements overwrite their enclosing ones.
+    for start, end in sorted(spans, key=lambda span: span[0] - span[1]):
+        for line in range(start, end + 1):
+            starts[line] = start
+    return starts
+
+
+def read_script(path: Path) -> RevisionScript:
+    """Read a revision file's identity without executing it."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return RevisionScript(path=path, source="", tree=None, error=f"cannot read: {exc}")
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        return RevisionScript(
+            path=path, source=source, tree=None, error=f"syntax error line {exc.lineno}: {exc.msg}"
+        )
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in _IDENTITY_NAMES and value is not None:
+                values[target.id] = _literal(value)
+    revision = values.get("revision")
+    down = values.get("down_revision")
+    return RevisionScript(
+        path=path,
+        source=source,
+        tree=tree,
+        revision=str(revision) if revision is not None else None,
+        down_revision=tuple(down) if isinstance(down, (list, tuple)) else down,
+        branch_labels=_as_tuple(values.get("branch_labels")),
+        depends_on=_as_tuple(values.get("depends_on")),
+        doc=ast.get_docstring(tree),
+        statement_starts=_statement_starts(tree),
+    )
+
+
+def looks_like_revision(script: RevisionScript) -> bool:
+    """A Python file that declares ``revision = ...`` (helpers next to versions are skipped)."""
+    return script.revision is not None
+
+
+def execute_module(script: RevisionScript, search_paths: Sequence[Path] = ()) -> None:
+    """Execute the revision module from its parsed tree, tolerating failing app imports."""
+    if script.tree is None or script.module is not None:
+        return
+    module = types.ModuleType(f"alembic_safety_revision_{script.revision or 'unknown'}")
+    module.__file__ = str(script.path)
+    try:
+        code = compile(script.tree, str(script.path), "exec")
+        with tolerant_imports(script.stand_ins.__setitem__, search_paths):
+            exec(code, module.__dict__)
+    except Exception as exc:
+        script.error = f"cannot import: {type(exc).__name__}: {exc}"
+        return
+    script.module = module
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+
+def load_config(config_file: str | None, *, ini_section: str = "alembic") -> Config:
+    """An Alembic Config from ``-c`` (alembic.ini or pyproject.toml) or the defaults in cwd.
+
+    Mirrors the ``alembic`` command: ``alembic.ini`` and/or ``pyproject.toml`` (``[tool.alembic]``).
+    """
+    ini: str | None = None
+    toml: str | None = None
+    if config_file:
+        if not Path(config_file).is_file():
+            raise UsageError(f"config file not found: {config_file}")
+        if Path(config_file).name == "pyproject.toml":
+            toml = config_file
+            sibling = Path(config_file).with_name("alembic.ini")
+            ini = str(sibling) if sibling.is_file() else None
+        else:
+            ini = config_file
+            sibling = Path(config_file).with_name("pyproject.toml")
+            toml = str(sibling) if sibling.is_file() else None
+    else:
+        env_config = os.environ.get("ALEMBIC_CONFIG")
+        ini = env_config if env_config and Path(env_config).is_file() else None
+        if ini is None and Path("alembic.ini").is_file():
+            ini = "alembic.ini"
+        toml = "pyproject.toml" if Path("pyproject.toml").is_file() else None
+    if ini is None and toml is None:
+        raise UsageError(
+            "no alembic.ini or pyproject.toml here: pass -c PATH, or revision files / directories"
+        )
+    return Config(file_=ini, toml_file=toml, ini_section=ini_section)
+
+
+def discover_from_config(config: Config) -> tuple[list[Path], list[Path]]:
+    """Revision files of the configured script directory, and paths helpers may import from."""
+    try:
+        script_dir = ScriptDirectory.from_config(config)
+        locations = [Path(p) for p in script_dir._version_locations]
+    except CommandError as exc:
+        raise UsageError(f"alembic configuration: {exc}") from None
+    files: list[Path] = []
+    for location in locations:
+        if not location.is_dir():
+            continue
+        if script_dir.recursive_version_locations:
+            candidates = sorted(location.rglob("*.py"))
+        else:
+            candidates = sorted(location.glob("*.py"))
+        files.extend(
+            p for p in candidates if p.name != "__init__.py" and "__pycache__" not in p.parts
+        )
+    script_root = Path(script_dir.dir).absolute()
+    search = [script_root, script_root.parent, *locations]
+    if config.config_file_name:
+        search.append(Path(config.config_file_name).absolute().parent)
+    return files, search
+
+
+def discover_from_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Revision files named directly or found in directories (pre-commit mode: no alembic.ini)."""
+    files: list[Path] = []
+    search: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(p for p in sorted(path.glob("*.py")) if p.name != "__init__.py")
+            search.extend([path.absolute(), path.absolute().parent, path.absolute().parent.parent])
+        elif path.is_file():
+            files.append(path)
+            search.extend([path.absolute().parent, path.absolute().parent.parent])
+        else:
+            raise UsageError(f"no such file or directory: {raw}")
+    return files, search
+
+
+def load_history(files: Sequence[Path], search_paths: Sequence[Path] = ()) -> History:
+    """Read every file, keep the revisions, and order them base → heads with Alembic's RevisionMap.
+
+    Files are deduplicated by real path. When the graph cannot be built (duplicate ids, a
+    ``down_revision`` that names no file) the scripts stay in file order and the reason is kept.
+    """
+    seen: set[Path] = set()
+    scripts: list[RevisionScript] = []
+    for file in files:
+        real = file.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        script = read_script(real)
+        if script.error is not None or looks_like_revision(script):
+            scripts.append(script)
+    history = History(scripts=scripts, search_paths=tuple(dict.fromkeys(search_paths)))
+    _order(history)
+    return history
+
+
+def revision_map(scripts: Sequence[RevisionScript]) -> RevisionMap:
+    """Alembic's own graph over the statically read revisions."""
+    revisions = [
+        Revision(
+            s.revision,
+            s.down_revision,
+            dependencies=s.depends_on or None,
+            branch_labels=s.branch_labels or None,
+        )
+        for s in scripts
+        if s.revision is not None
+    ]
+    return RevisionMap(lambda: iter(revisions))
+
+
+def _order(history: History) -> None:
+    by_id = {s.revision: s for s in history.scripts if s.revision is not None}
+    unidentified = [s for s in history.scripts if s.revision is None]
+    rmap = revision_map(history.scripts)
+    try:
+        ordered = list(rmap.iterate_revisions("heads", "base"))
+        history.heads = tuple(rmap.heads)
+    except Exception as exc:  # alembic raises several error types for broken graphs
+        history.graph_error = str(exc)
+        return
+    ordered.reverse()
+    history.scripts = [by_id[r.revision] for r in ordered if r.revision in by_id] + unidentified
+
+
+def select_range(history: History, revision_range: str) -> list[RevisionScript]:
+    """The scripts of ``A:B`` (Alembic's syntax; ``base``, ``head``/``heads``, partial ids)."""
+    if ":" not in revision_range:
+        raise UsageError(f"revision range must look like A:B, got {revision_range!r}")
+    lower, upper = (
+        part.strip() or default
+        for part, default in zip(revision_range.split(":", 1), ("base", "heads"), strict=True)
+    )
+    if upper == "head":
+        upper = "heads"
+    rmap = revision_map(history.scripts)
+    try:
+        selected = rmap.iterate_revisions(
+            upper, lower, inclusive=True, assert_relative_length=False
+        )
+        ids = {r.revision for r in selected}
+    except Exception as exc:
+        raise UsageError(f"revision range {revision_range!r}: {exc}") from None
+    return [s for s in history.scripts if s.revision in ids]

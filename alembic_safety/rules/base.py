@@ -1,0 +1,200 @@
+"""What a rule is, what it may know, and the registry that dispatches operations to rules.
+
+A rule is a class in its own module: a permanent code, a kebab-case name, a default risk, the lock
+it takes and whether it rewrites the table (as data, verified against a real server by the test
+suite), and a docstring that is its documentation. Rules declare the operation classes they look
+at; the registry dispatches each recorded operation on its class (Alembic's convention), never
+through an ``isinstance`` ladder.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from alembic.operations.ops import MigrateOperation
+
+from alembic_safety.risk import Risk
+
+if TYPE_CHECKING:
+    from alembic_safety.analysis.recorder import OpRecord, Recording
+
+__all__ = ["Rule", "RuleContext", "SchemaFacts", "Verification", "Violation", "registry"]
+
+_CODE = re.compile(r"^AS\d{3}$")
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a rule reports; the engine adds code, risk, lines and suppression to make a Finding."""
+
+    message: str
+    help: str = ""
+    table: str | None = None
+    #: Overrides the rule's default risk for this case (e.g. lower when provably safe-ish).
+    risk: Risk | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A statement that exhibits the rule's lock/rewrite claim on a real PostgreSQL server.
+
+    ``setup`` creates the table ``t`` (and others) it needs; the test suite runs ``statement``
+    inside a transaction and compares ``pg_locks`` and ``pg_class.relfilenode`` to the rule's
+    ``lock`` and ``rewrites``.
+    """
+
+    statement: str
+    setup: str = ""
+    relation: str = "t"
+    in_transaction: bool = True
+
+
+@dataclass
+class SchemaFacts:
+    """What earlier revisions (and earlier ops of this one) established, in upgrade order.
+
+    Lets rules avoid false alarms peers raise, e.g. ``SET NOT NULL`` after a validated
+    ``CHECK (col IS NOT NULL)`` from a previous revision (no table scan on PostgreSQL 12+).
+    """
+
+    #: (table, column) pairs with a validated ``CHECK (col IS NOT NULL)``.
+    validated_not_null: set[tuple[str, str]] = field(default_factory=set)
+    #: (table, constraint) -> column, of ``CHECK (col IS NOT NULL) NOT VALID`` not yet validated.
+    pending_not_null: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Session settings made by ``SET`` earlier in the current revision (name -> value).
+    settings: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class RuleContext:
+    """Everything a rule may know besides the operation it looks at."""
+
+    target_version: int
+    recording: Recording
+    facts: SchemaFacts = field(default_factory=SchemaFacts)
+    #: Tables the upgrade of this revision created (a downgrade dropping them is a plain rollback).
+    created_by_upgrade: frozenset[str] = frozenset()
+    #: (table, column) pairs the upgrade of this revision added.
+    added_by_upgrade: frozenset[tuple[str, str]] = frozenset()
+
+    def undoes_upgrade(self, record: OpRecord, column: str | None = None) -> bool:
+        """True when a downgrade op only removes what this revision's upgrade created."""
+        if record.direction != "downgrade" or record.table is None:
+            return False
+        if column is None:
+            return record.table in self.created_by_upgrade
+        return (
+            record.table in self.created_by_upgrade
+            or (record.table, column) in self.added_by_upgrade
+        )
+
+    def earlier(self, record: OpRecord) -> Iterator[OpRecord]:
+        """Operations recorded before ``record`` in the same function, nearest first."""
+        return reversed(self.recording.records[: record.index])
+
+
+class Rule:
+    """Base of every rule. Subclasses set the class attributes and implement :meth:`check`.
+
+    The subclass docstring is the rule's documentation, in the sections "What it does",
+    "Why is this bad?", "Example", "Use instead" and "Fix safety"; docs/rules/ is generated from it.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    risk: ClassVar[Risk]
+    #: Operation classes this rule looks at (dispatch is on the class and its bases).
+    operations: ClassVar[tuple[type[MigrateOperation], ...]] = ()
+    #: The strongest lock the operation takes on the table, e.g. "ACCESS EXCLUSIVE" (None: none).
+    lock: ClassVar[str | None] = None
+    #: Whether the operation rewrites the whole table (new relfilenode).
+    rewrites: ClassVar[bool] = False
+    #: PostgreSQL majors the rule applies to (inclusive); None means unbounded.
+    min_version: ClassVar[int | None] = None
+    max_version: ClassVar[int | None] = None
+    #: Operations on a table created earlier in the same revision are normally harmless (it is
+    #: empty and nobody uses it yet); rules about things that fail regardless set this.
+    applies_to_new_tables: ClassVar[bool] = False
+    #: Why a human should review a revision with this finding (None: no escalation).
+    escalation: ClassVar[str | None] = None
+    #: Whether the autogenerate rewriter can replace the operation with a safe sequence.
+    fixable: ClassVar[bool] = False
+    #: A statement demonstrating ``lock``/``rewrites`` on a real server (checked by the tests).
+    verification: ClassVar[Verification | None] = None
+
+    def check(self, record: OpRecord, context: RuleContext) -> Iterable[Violation]:
+        """Yield a Violation for each danger in ``record``; nothing when it is safe."""
+        raise NotImplementedError
+
+    # -- documentation ---------------------------------------------------------------------------
+
+    @classmethod
+    def documentation(cls) -> str:
+        return textwrap.dedent(cls.__doc__ or "").strip()
+
+    @classmethod
+    def summary(cls) -> str:
+        return cls.documentation().split("\n", 1)[0].strip()
+
+    @classmethod
+    def versions(cls) -> str:
+        """Human-readable PostgreSQL version range, e.g. "all", "≥ 12", "< 12"."""
+        if cls.min_version is None and cls.max_version is None:
+            return "all"
+        if cls.max_version is None:
+            return f">= {cls.min_version}"
+        if cls.min_version is None:
+            return f"<= {cls.max_version}"
+        return f"{cls.min_version}-{cls.max_version}"
+
+    @classmethod
+    def applies_to_version(cls, version: int) -> bool:
+        if cls.min_version is not None and version < cls.min_version:
+            return False
+        return not (cls.max_version is not None and version > cls.max_version)
+
+
+class Registry:
+    """All rules by code, and a dispatch table from operation class to rules."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rule] = {}
+        self._dispatch: dict[type[Any], list[Rule]] = {}
+
+    def register(self, rule_class: type[Rule]) -> type[Rule]:
+        """Class decorator adding a rule; codes and names are checked and never reused."""
+        code, name = rule_class.code, rule_class.name
+        if not _CODE.match(code) or not _NAME.match(name):
+            raise ValueError(f"bad rule code or name: {code} {name}")
+        if code in self._rules or any(r.name == name for r in self._rules.values()):
+            raise ValueError(f"duplicate rule {code} {name}")
+        rule = rule_class()
+        self._rules[code] = rule
+        for op_class in rule_class.operations:
+            self._dispatch.setdefault(op_class, []).append(rule)
+        return rule_class
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(sorted(self._rules.values(), key=lambda r: r.code))
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def get(self, code_or_name: str) -> Rule | None:
+        key = code_or_name.strip()
+        if key.upper() in self._rules:
+            return self._rules[key.upper()]
+        return next((r for r in self._rules.values() if r.name == key.lower()), None)
+
+    def for_operation(self, operation: MigrateOperation) -> Iterator[Rule]:
+        """Rules registered for the operation's class or any of its bases."""
+        for klass in type(operation).__mro__:
+            yield from self._dispatch.get(klass, ())
+
+
+registry = Registry()

@@ -1,0 +1,78 @@
+"""AS106 create-index-non-concurrently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from alembic.operations import ops
+
+from alembic_safety.analysis.recorder import OpRecord
+from alembic_safety.risk import Risk
+from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
+from alembic_safety.rules.common import qualified
+
+
+def index_columns_code(operation: ops.CreateIndexOp) -> str:
+    names = [c if isinstance(c, str) else str(c) for c in operation.columns]
+    return repr(names)
+
+
+@registry.register
+class CreateIndexNonConcurrently(Rule):
+    """Creating an index on an existing table without `CONCURRENTLY`.
+
+    ## What it does
+    Flags `op.create_index(...)` / `CREATE INDEX` on a table that existed before this revision
+    unless `postgresql_concurrently=True` (`CREATE INDEX CONCURRENTLY`) is used.
+
+    ## Why is this bad?
+    A plain `CREATE INDEX` holds a SHARE lock for the whole build: reads continue but every
+    INSERT, UPDATE and DELETE on the table waits, for minutes on a large table.
+
+    ## Example
+    ```python
+    op.create_index("ix_orders_created_at", "orders", ["created_at"])
+    ```
+
+    ## Use instead
+    ```python
+    with op.get_context().autocommit_block():
+        op.create_index("ix_orders_created_at", "orders", ["created_at"],
+                        postgresql_concurrently=True, if_not_exists=True)
+    ```
+    `CONCURRENTLY` cannot run inside a transaction, hence the autocommit block; if a concurrent
+    build fails it leaves an INVALID index behind, which `if_not_exists=True` would keep, so drop
+    it (`DROP INDEX CONCURRENTLY IF EXISTS`) before retrying.
+
+    ## Fix safety
+    Safe: the rewriter moves the index into an autocommit block with CONCURRENTLY.
+    """
+
+    code = "AS106"
+    name = "create-index-non-concurrently"
+    risk = Risk.HIGH
+    operations = (ops.CreateIndexOp,)
+    lock = "SHARE"
+    rewrites = False
+    fixable = True
+    verification = Verification(
+        setup="CREATE TABLE t (id bigserial PRIMARY KEY, a int); INSERT INTO t (a) VALUES (1);",
+        statement="CREATE INDEX t_a_idx ON t (a)",
+    )
+
+    def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
+        operation = record.operation
+        assert isinstance(operation, ops.CreateIndexOp)
+        if operation.kw.get("postgresql_concurrently"):
+            return
+        table = qualified(record.table, record.schema)
+        unique = ", unique=True" if operation.unique else ""
+        yield Violation(
+            message=f'creating index "{operation.index_name}" on existing table "{table}" '
+            "without CONCURRENTLY blocks all writes to the table during the build",
+            help=(
+                "with op.get_context().autocommit_block():\n"
+                f"    op.create_index({operation.index_name!r}, {record.table!r}, "
+                f"{index_columns_code(operation)}{unique}, postgresql_concurrently=True)"
+            ),
+        )
