@@ -27,6 +27,7 @@ from alembic_safety.loading import History, RevisionScript, execute_module, load
 from alembic_safety.risk import DEFAULT_TARGET_VERSION, Direction, Finding, RevisionReport, Risk
 from alembic_safety.rules import registry
 from alembic_safety.rules.base import Rule, RuleContext, SchemaFacts
+from alembic_safety.rules.common import black_quotes
 from alembic_safety.suppression import Suppression, parse_suppressions
 
 __all__ = ["Analyzer"]
@@ -232,6 +233,7 @@ class Analyzer:
         if errors:
             report.error = "; ".join(errors)
         if keep:
+            findings.sort(key=lambda f: (f.direction != "upgrade", f.line or 0))
             report.findings = self._apply_suppressions(script, findings)
         return report
 
@@ -286,7 +288,7 @@ class Analyzer:
                             name=rule.name,
                             risk=violation.risk or rule.risk,
                             message=violation.message,
-                            help=violation.help,
+                            help=black_quotes(violation.help),
                             direction=record.direction,
                             file=path,
                             line=lines[0] if lines else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tokenize
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ from alembic_safety.analysis.recorder import OpRecord, compile_sql
 from alembic_safety.analysis.standins import is_stand_in
 
 __all__ = [
+    "black_quotes",
     "column_code",
     "default_sql",
     "qualified",
@@ -112,3 +115,28 @@ def table_args(record: OpRecord) -> str:
     if record.schema:
         return f"{record.table!r}, schema={record.schema!r}"
     return repr(record.table)
+
+
+def black_quotes(code: str) -> str:
+    """Rewrite single-quoted Python strings in a help snippet as double-quoted (ruff/black style).
+
+    Help is built with ``repr()`` of the user's names, which gives single quotes; users paste it
+    into files formatted with double quotes. Text that does not tokenize is returned unchanged.
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return code
+    lines = code.splitlines(keepends=True)
+    for token in reversed(tokens):
+        text = token.string
+        if token.type != tokenize.STRING or not text.startswith("'") or '"' in text:
+            continue
+        if text.startswith("'''") or "\\" in text:
+            continue
+        (row, col), (end_row, end_col) = token.start, token.end
+        if row != end_row:
+            continue
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + '"' + text[1:-1] + '"' + line[end_col:]
+    return "".join(lines)
