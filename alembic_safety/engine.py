@@ -18,16 +18,15 @@ from alembic_safety.analysis.ops import SetConfigOp, ValidateConstraintOp
 from alembic_safety.analysis.recorder import (
     OpRecord,
     Recording,
+    RecordingSession,
     compile_sql,
-    record_function,
     table_of,
 )
 from alembic_safety.analysis.sql import parse
-from alembic_safety.loading import History, RevisionScript, execute_module, load_history
+from alembic_safety.loading import History, RevisionScript, load_history
 from alembic_safety.risk import DEFAULT_TARGET_VERSION, Direction, Finding, RevisionReport, Risk
 from alembic_safety.rules import registry
-from alembic_safety.rules.base import Rule, RuleContext, SchemaFacts
-from alembic_safety.rules.common import black_quotes
+from alembic_safety.rules.base import Rule, RuleContext, SchemaFacts, UpgradeProducts
 from alembic_safety.suppression import Suppression, parse_suppressions
 
 __all__ = ["Analyzer"]
@@ -95,6 +94,7 @@ class Analyzer:
             and rule.applies_to_version(target_version)
         ]
         self._rule_codes = {rule.code for rule in self.rules}
+        self._session: RecordingSession | None = None
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -111,24 +111,26 @@ class Analyzer:
         """
         wanted = {id(s) for s in (selected if selected is not None else history.scripts)}
         reports: list[RevisionReport] = []
-        total = len(wanted)
-        for script in history.scripts:
-            if id(script) not in wanted:
-                self._assess(script, history.search_paths, keep=False)
-                continue
-            if progress is not None:
-                progress(len(reports) + 1, total, script)
-            report = self._assess(script, history.search_paths, keep=True)
-            if len(history.heads) > 1 and script.revision in history.heads:
-                self._add_multiple_heads(report, history.heads)
-            reports.append(report)
+        with RecordingSession(self.config) as self._session:
+            for script in history.scripts:
+                if id(script) not in wanted:
+                    self._assess(script, history.search_paths, keep=False)
+                    continue
+                if progress is not None:
+                    progress(len(reports) + 1, len(wanted), script)
+                report = self._assess(script, history.search_paths, keep=True)
+                if len(history.heads) > 1 and script.revision in history.heads:
+                    self._add_multiple_heads(report, history.heads)
+                reports.append(report)
         return reports
 
     def assess_file(self, path: Path) -> RevisionReport:
+        """Report for one revision file on its own (no history: facts start empty)."""
         history = load_history([path], [path.absolute().parent, path.absolute().parent.parent])
         if not history.scripts:
             return RevisionReport(revision=None, path=str(path), error="not a revision file")
-        return self._assess(history.scripts[0], history.search_paths, keep=True)
+        with RecordingSession(self.config) as self._session:
+            return self._assess(history.scripts[0], history.search_paths, keep=True)
 
     def assess_operations(
         self,
@@ -197,25 +199,12 @@ class Analyzer:
             error=script.error,
             doc=script.doc,
         )
-        if script.error is not None:
-            return report
-        execute_module(script, search_paths)
         if script.module is None:
-            report.error = script.error
+            report.error = script.error or "not loaded"
             return report
         findings: list[Finding] = []
         errors: list[str] = []
         upgrade = self._record(script, "upgrade", search_paths, errors)
-        created = frozenset(
-            r.table
-            for r in upgrade.records
-            if isinstance(r.operation, ops.CreateTableOp) and r.table
-        )
-        added = frozenset(
-            (r.table, str(r.operation.column.name))
-            for r in upgrade.records
-            if isinstance(r.operation, ops.AddColumnOp) and r.table
-        )
         self.facts.settings = {}
         self._run_rules(
             upgrade, RuleContext(self.target_version, upgrade, self.facts), script, findings
@@ -226,15 +215,16 @@ class Analyzer:
                 self.target_version,
                 downgrade,
                 SchemaFacts(validated_not_null=set(self.facts.validated_not_null)),
-                created_by_upgrade=created,
-                added_by_upgrade=added,
+                made_by_upgrade=UpgradeProducts.of(upgrade.records),
             )
             self._run_rules(downgrade, context, script, findings)
         if errors:
             report.error = "; ".join(errors)
         if keep:
-            findings.sort(key=lambda f: (f.direction != "upgrade", f.line or 0))
-            report.findings = self._apply_suppressions(script, findings)
+            report.findings = sorted(
+                self._apply_suppressions(script, findings),
+                key=lambda f: (f.direction != "upgrade", f.line or 0),
+            )
         return report
 
     def _record(
@@ -253,9 +243,8 @@ class Analyzer:
         from alembic_safety.analysis.standins import tolerant_imports
 
         with tolerant_imports(script.stand_ins.__setitem__, search_paths):
-            recording = record_function(
-                function, path=str(script.path), direction=direction, config=self.config
-            )
+            assert self._session is not None, "recording happens inside a RecordingSession"
+            recording = self._session.record(function, path=str(script.path), direction=direction)
         if recording.error is not None:
             where = f" at line {recording.error_line}" if recording.error_line else ""
             errors.append(
@@ -276,19 +265,21 @@ class Analyzer:
             for rule in registry.for_operation(record.operation):
                 if rule.code not in self._rule_codes:
                     continue
-                if record.table_is_new and not rule.applies_to_new_tables:
+                if not rule.applies_to_new_tables and (
+                    record.table_is_new or context.undoes_upgrade(record)
+                ):
                     continue
                 for violation in rule.check(record, context):
+                    # Frame lines: on Python 3.11+ a call's line is where the call starts,
+                    # which is the statement's first line for every ``op.*(...)`` statement.
                     lines = record.lines
-                    if script is not None:
-                        lines = tuple(script.statement_line(n) for n in lines)
                     findings.append(
                         Finding(
                             code=rule.code,
                             name=rule.name,
                             risk=violation.risk or rule.risk,
                             message=violation.message,
-                            help=black_quotes(violation.help),
+                            help=violation.help,
                             direction=record.direction,
                             file=path,
                             line=lines[0] if lines else None,
@@ -320,12 +311,12 @@ class Analyzer:
         )
 
     def _apply_suppressions(self, script: RevisionScript, findings: list[Finding]) -> list[Finding]:
-        suppressions = parse_suppressions(script.source, script.statement_starts)
+        suppressions = parse_suppressions(script.source, script.statement_line)
         if not suppressions:
             return findings
         result: list[Finding] = []
         for finding in findings:
-            result.append(self._suppress(finding, suppressions))
+            result.append(self._suppress(finding, suppressions, script))
         path = str(script.path)
         for suppression in suppressions:
             if not suppression.reason and _enabled(
@@ -360,10 +351,12 @@ class Analyzer:
                 )
         return result
 
-    def _suppress(self, finding: Finding, suppressions: list[Suppression]) -> Finding:
+    def _suppress(
+        self, finding: Finding, suppressions: list[Suppression], script: RevisionScript
+    ) -> Finding:
         if finding.line is None:
             return finding
-        targets = set(finding.lines)
+        targets = {script.statement_line(n) for n in finding.lines}
         for suppression in suppressions:
             if suppression.target_line in targets and suppression.matches(
                 finding.code, finding.name

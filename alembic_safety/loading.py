@@ -10,6 +10,8 @@ executed separately from the same parsed tree, with stand-ins for application im
 from __future__ import annotations
 
 import ast
+import hashlib
+import importlib.util
 import os
 import types
 from collections.abc import Iterable, Sequence
@@ -39,22 +41,26 @@ _IDENTITY_NAMES = ("revision", "down_revision", "branch_labels", "depends_on")
 
 @dataclass
 class RevisionScript:
-    """One revision file: its identity read statically, its module once executed."""
+    """One revision file: its identity, and its module once executed.
+
+    Identity comes from the executed module, like Alembic's own; only a file that cannot be
+    executed is parsed to recover it. The syntax tree (for statement spans) is built lazily,
+    when a finding or a suppression needs it.
+    """
 
     path: Path
     source: str
-    tree: ast.Module | None
     revision: str | None = None
     down_revision: str | tuple[str, ...] | None = None
     branch_labels: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     doc: str | None = None
-    #: Line of a statement's first line, for every line inside a statement of the file.
-    statement_starts: dict[int, int] = field(default_factory=dict)
     error: str | None = None
     module: types.ModuleType | None = None
     #: Names replaced by stand-ins while importing, with why (shown in verbose output).
     stand_ins: dict[str, str] = field(default_factory=dict)
+    _tree: ast.Module | None = field(default=None, repr=False)
+    _statement_lines: dict[int, int] = field(default_factory=dict, repr=False)
 
     @property
     def down_revisions(self) -> tuple[str, ...]:
@@ -65,8 +71,27 @@ class RevisionScript:
         return tuple(self.down_revision)
 
     def statement_line(self, line: int) -> int:
-        """The first line of the statement containing ``line`` (multi-line calls, ``with``)."""
-        return self.statement_starts.get(line, line)
+        """The first line of the innermost statement containing ``line`` (multi-line calls,
+        ``with`` headers); the file is parsed on first use and only descended, never walked."""
+        cached = self._statement_lines.get(line)
+        if cached is not None:
+            return cached
+        if self._tree is None:
+            try:
+                self._tree = ast.parse(self.source, filename=str(self.path))
+            except SyntaxError:
+                self._tree = ast.Module(body=[], type_ignores=[])
+        start = _innermost_statement(self._tree.body, line) or line
+        self._statement_lines[line] = start
+        return start
+
+    def set_identity(self, values: dict[str, Any]) -> None:
+        revision = values.get("revision")
+        down = values.get("down_revision")
+        self.revision = str(revision) if revision is not None else None
+        self.down_revision = tuple(down) if isinstance(down, (list, tuple)) else down
+        self.branch_labels = _as_tuple(values.get("branch_labels"))
+        self.depends_on = _as_tuple(values.get("depends_on"))
 
 
 @dataclass
@@ -97,39 +122,30 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _statement_starts(tree: ast.Module) -> dict[int, int]:
-    """Map each line to the first line of the innermost simple statement that covers it."""
-    starts: dict[int, int] = {}
-    spans: list[tuple[int, int]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.stmt) and not isinstance(
-            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-        ):
-            end = node.end_lineno or node.lineno
-            if isinstance(node, (ast.With, ast.For, ast.While, ast.If, ast.Try)):
-                # A block's statement is only its header; its body has statements of its own.
-                end = node.body[0].lineno - 1 if node.body else end
-            spans.append((node.lineno, max(end, node.lineno)))
-    # Wider spans first, so inner statements overwrite their enclosing ones.
-    for start, end in sorted(spans, key=lambda span: span[0] - span[1]):
-        for line in range(start, end + 1):
-            starts[line] = start
-    return starts
+_BODY_FIELDS = ("body", "orelse", "handlers", "finalbody", "cases")
 
 
-def read_script(path: Path) -> RevisionScript:
-    """Read a revision file's identity without executing it."""
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return RevisionScript(path=path, source="", tree=None, error=f"cannot read: {exc}")
-    try:
-        tree = ast.parse(source, filename=str(path))
-    except SyntaxError as exc:
-        return RevisionScript(
-            path=path, source=source, tree=None, error=f"syntax error line {exc.lineno}: {exc.msg}"
-        )
-    values: dict[str, Any] = {}
+def _innermost_statement(body: Sequence[ast.AST], line: int) -> int | None:
+    """First line of the innermost statement in ``body`` whose span contains ``line``."""
+    for node in body:
+        start = getattr(node, "lineno", None)
+        end = getattr(node, "end_lineno", None) or start
+        if start is None or end is None or not start <= line <= end:
+            continue
+        for name in _BODY_FIELDS:
+            inner = getattr(node, name, None)
+            if isinstance(inner, list) and inner:
+                found = _innermost_statement(inner, line)
+                if found is not None:
+                    return found
+        return None if isinstance(node, (ast.ExceptHandler, ast.match_case)) else int(start)
+    return None
+
+
+def _static_identity(source: str, path: Path) -> dict[str, Any]:
+    """``revision``, ``down_revision`` ... read from the syntax tree, without executing."""
+    tree = ast.parse(source, filename=str(path))
+    values: dict[str, Any] = {"__doc__": ast.get_docstring(tree)}
     for node in tree.body:
         targets: list[ast.expr] = []
         value: ast.expr | None = None
@@ -140,19 +156,16 @@ def read_script(path: Path) -> RevisionScript:
         for target in targets:
             if isinstance(target, ast.Name) and target.id in _IDENTITY_NAMES and value is not None:
                 values[target.id] = _literal(value)
-    revision = values.get("revision")
-    down = values.get("down_revision")
-    return RevisionScript(
-        path=path,
-        source=source,
-        tree=tree,
-        revision=str(revision) if revision is not None else None,
-        down_revision=tuple(down) if isinstance(down, (list, tuple)) else down,
-        branch_labels=_as_tuple(values.get("branch_labels")),
-        depends_on=_as_tuple(values.get("depends_on")),
-        doc=ast.get_docstring(tree),
-        statement_starts=_statement_starts(tree),
-    )
+    return values
+
+
+def read_script(path: Path) -> RevisionScript:
+    """Read a revision file's source (execution comes later, with tolerant imports)."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return RevisionScript(path=path, source="", error=f"cannot read: {exc}")
+    return RevisionScript(path=path, source=source)
 
 
 def looks_like_revision(script: RevisionScript) -> bool:
@@ -160,20 +173,42 @@ def looks_like_revision(script: RevisionScript) -> bool:
     return script.revision is not None
 
 
+def _module_name(path: Path) -> str:
+    digest = hashlib.blake2b(str(path).encode(), digest_size=8).hexdigest()
+    return f"alembic_safety_revision_{digest}"
+
+
 def execute_module(script: RevisionScript, search_paths: Sequence[Path] = ()) -> None:
-    """Execute the revision module from its parsed tree, tolerating failing app imports."""
-    if script.tree is None or script.module is not None:
+    """Execute the revision module (cached bytecode, like Alembic), tolerating failing imports.
+
+    Sets the identity from the module; when the module cannot be executed, the identity is read
+    from the syntax tree instead and ``error`` says why.
+    """
+    if script.module is not None or (script.error is not None and not script.source):
         return
-    module = types.ModuleType(f"alembic_safety_revision_{script.revision or 'unknown'}")
-    module.__file__ = str(script.path)
+    spec = importlib.util.spec_from_file_location(_module_name(script.path), script.path)
+    if spec is None or spec.loader is None:
+        script.error = "cannot import: not a Python source file"
+        return
+    module = importlib.util.module_from_spec(spec)
     try:
-        code = compile(script.tree, str(script.path), "exec")
         with tolerant_imports(script.stand_ins.__setitem__, search_paths):
-            exec(code, module.__dict__)
+            spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        script.error = f"syntax error line {exc.lineno}: {exc.msg}"
     except Exception as exc:
         script.error = f"cannot import: {type(exc).__name__}: {exc}"
+    else:
+        script.module = module
+        script.set_identity(vars(module))
+        script.doc = module.__doc__
         return
-    script.module = module
+    try:
+        values = _static_identity(script.source, script.path)
+    except SyntaxError:
+        return
+    script.set_identity(values)
+    script.doc = values.get("__doc__")
 
 
 # -- discovery --------------------------------------------------------------------------------
@@ -261,16 +296,22 @@ def load_history(files: Sequence[Path], search_paths: Sequence[Path] = ()) -> Hi
     seen: set[Path] = set()
     scripts: list[RevisionScript] = []
     for file in files:
-        real = file.resolve()
+        real = Path(os.path.realpath(file))
         if real in seen:
             continue
         seen.add(real)
         script = read_script(real)
-        if script.error is not None or looks_like_revision(script):
+        execute_module(script, search_paths)
+        if looks_like_revision(script) or (script.error and _declares_revision(script.source)):
             scripts.append(script)
     history = History(scripts=scripts, search_paths=tuple(dict.fromkeys(search_paths)))
     _order(history)
     return history
+
+
+def _declares_revision(source: str) -> bool:
+    """A file that failed to load but assigns ``revision``: report it rather than skip it."""
+    return any(line.lstrip().startswith("revision") for line in source.splitlines())
 
 
 def revision_map(scripts: Sequence[RevisionScript]) -> RevisionMap:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["Suppression", "parse_suppressions"]
@@ -35,9 +36,11 @@ class Suppression:
         return any(c in (code.upper(), name.lower()) or c == "ALL" for c in self.codes)
 
 
-def parse_suppressions(source: str, statement_starts: dict[int, int]) -> list[Suppression]:
+def parse_suppressions(source: str, statement_line: Callable[[int], int]) -> list[Suppression]:
     """Find suppression comments with tokenize (so strings that look like comments are ignored)."""
     found: list[Suppression] = []
+    if "alembic-safety" not in source:
+        return found  # the common case: no need to tokenize the file
     code_lines: set[int] = set()
     comments: list[tuple[int, str]] = []
     try:
@@ -64,9 +67,9 @@ def parse_suppressions(source: str, statement_starts: dict[int, int]) -> list[Su
             if c.strip()
         )
         if line in code_lines:
-            target = statement_starts.get(line, line)
+            target = statement_line(line)
         else:
             following = min((n for n in code_lines if n > line), default=line + 1)
-            target = statement_starts.get(following, following)
+            target = statement_line(following)
         found.append(Suppression(line, codes, match.group("reason").strip(), target))
     return found

@@ -12,6 +12,8 @@ touched: their optional-dependency fallbacks must keep working.
 from __future__ import annotations
 
 import builtins
+import functools
+import os
 import sys
 import sysconfig
 import types
@@ -123,6 +125,7 @@ class _PartialModule(types.ModuleType):
         return make_stand_in(f"{self.__name__}.{name}")
 
 
+@functools.cache
 def _library_roots() -> tuple[str, ...]:
     """Directories whose code is an installed library (stdlib, site-packages, the venv)."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
@@ -131,7 +134,15 @@ def _library_roots() -> tuple[str, ...]:
         if path:
             roots.add(path)
     roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
-    return tuple(str(Path(r).resolve()) for r in roots if r)
+    # Both spellings: a venv is often reached through a symlink.
+    spelled = {os.path.abspath(r) for r in roots if r} | {os.path.realpath(r) for r in roots if r}
+    return tuple(sorted(spelled))
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_project_file(filename: str) -> bool:
+    """Code outside the installed libraries: the revisions, their helpers, the application."""
+    return not os.path.abspath(filename).startswith(_library_roots())
 
 
 class _TolerantImporter:
@@ -142,17 +153,10 @@ class _TolerantImporter:
     ) -> None:
         self.real_import = real_import
         self.on_stand_in = on_stand_in
-        self.library_roots = _library_roots()
 
     def _from_project(self, globals_: Mapping[str, Any] | None) -> bool:
         filename = (globals_ or {}).get("__file__")
-        if not filename:
-            return False
-        try:
-            resolved = str(Path(filename).resolve())
-        except OSError:
-            return False
-        return not resolved.startswith(self.library_roots)
+        return bool(filename) and _is_project_file(str(filename))
 
     def __call__(
         self,

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord, compile_sql
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -65,7 +65,7 @@ class AddCheckConstraintValidated(Rule):
             message=f'adding CHECK constraint "{name}" on existing table "{table}" scans it under '
             "an ACCESS EXCLUSIVE lock",
             help=(
-                f"op.create_check_constraint({name!r}, {record.table!r}, {condition!r}, "
+                f"op.create_check_constraint({py(name)}, {py(record.table)}, {py(condition)}, "
                 "postgresql_not_valid=True)\n"
                 "# in a later revision:\n"
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")'

@@ -12,6 +12,7 @@ from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation
 from alembic_safety.rules.common import (
     column_code,
     default_sql,
+    py,
     qualified,
     table_args,
     volatile_functions,
@@ -81,8 +82,8 @@ class AddColumnVolatileDefault(Rule):
             "under an ACCESS EXCLUSIVE lock",
             help=(
                 f"op.add_column({table_args(record)}, {column_code(column, nullable=True)})\n"
-                f"op.alter_column({table_args(record)}, {column.name!r}, "
-                f"server_default=sa.text({default!r}))\n"
+                f"op.alter_column({table_args(record)}, {py(column.name)}, "
+                f"server_default=sa.text({py(default)}))\n"
                 "# then backfill existing rows in batches (keyset on the primary key) in a "
                 "separate revision"
             ),

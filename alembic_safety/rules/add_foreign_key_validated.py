@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -68,9 +68,9 @@ class AddForeignKeyValidated(Rule):
             message=f'adding foreign key "{name}" on existing table "{table}" scans it while '
             f'blocking writes to "{table}" and "{operation.referent_table}"',
             help=(
-                f"op.create_foreign_key({name!r}, {record.table!r}, "
-                f"{operation.referent_table!r}, {list(operation.local_cols)!r}, "
-                f"{list(operation.remote_cols)!r}, postgresql_not_valid=True)\n"
+                f"op.create_foreign_key({py(name)}, {py(record.table)}, "
+                f"{py(operation.referent_table)}, {py(list(operation.local_cols))}, "
+                f"{py(list(operation.remote_cols))}, postgresql_not_valid=True)\n"
                 "# in a later revision:\n"
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")'
             ),

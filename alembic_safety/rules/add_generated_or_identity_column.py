@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -66,9 +66,9 @@ class AddGeneratedOrIdentityColumn(Rule):
             message=f'adding {kind} "{column.name}" to existing table "{table}" rewrites the '
             "table under an ACCESS EXCLUSIVE lock",
             help=(
-                f"# add {column.name!r} as a plain nullable column, fill new rows with a trigger,\n"
+                f"# add {py(column.name)} as a plain nullable column, a trigger fills new rows,\n"
                 f"# backfill existing rows in batches, then add constraints NOT VALID + VALIDATE\n"
-                f"op.add_column({record.table!r}, sa.Column({column.name!r}, "
-                f"sa.{column.type!r}, nullable=True))"
+                f"op.add_column({py(record.table)}, sa.Column({py(column.name)}, "
+                f"sa.{py(column.type)}, nullable=True))"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import column_code, qualified, table_args
+from alembic_safety.rules.common import column_code, py, qualified, table_args
 
 
 @registry.register
@@ -81,10 +81,10 @@ class AddNotNullColumnWithoutDefault(Rule):
                 f"op.add_column({table_args(record)}, {column_code(column, nullable=True)})\n"
                 f"# backfill in batches, then in a later revision:\n"
                 f'op.create_check_constraint("ck_{record.table}_{name}_not_null", '
-                f'{record.table!r}, "{name} IS NOT NULL", postgresql_not_valid=True)\n'
+                f'{py(record.table)}, "{name} IS NOT NULL", postgresql_not_valid=True)\n'
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT '
                 f'ck_{record.table}_{name}_not_null")\n'
-                f"op.alter_column({table_args(record)}, {name!r}, nullable=False)\n"
-                f'op.drop_constraint("ck_{record.table}_{name}_not_null", {record.table!r})'
+                f"op.alter_column({table_args(record)}, {py(name)}, nullable=False)\n"
+                f'op.drop_constraint("ck_{record.table}_{name}_not_null", {py(record.table)})'
             ),
         )

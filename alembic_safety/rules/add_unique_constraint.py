@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -64,7 +64,8 @@ class AddUniqueConstraint(Rule):
             "index under an ACCESS EXCLUSIVE lock",
             help=(
                 "with op.get_context().autocommit_block():\n"
-                f"    op.create_index({name!r}, {record.table!r}, {list(operation.columns)!r}, "
+                f"    op.create_index({py(name)}, {py(record.table)}, "
+                f"{py(list(operation.columns))}, "
                 "unique=True, postgresql_concurrently=True)\n"
                 f'op.execute("ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX '
                 f'{name}")'

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from alembic.operations import ops
 from alembic.operations.ops import MigrateOperation
 
 from alembic_safety.risk import Risk
@@ -70,6 +71,49 @@ class SchemaFacts:
     settings: dict[str, str | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class UpgradeProducts:
+    """Names of the objects a revision's upgrade created."""
+
+    tables: frozenset[str] = frozenset()
+    columns: frozenset[tuple[str, str]] = frozenset()
+    indexes: frozenset[str] = frozenset()
+    constraints: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, records: Iterable[OpRecord]) -> UpgradeProducts:
+        tables: set[str] = set()
+        columns: set[tuple[str, str]] = set()
+        indexes: set[str] = set()
+        constraints: set[str] = set()
+        for record in records:
+            operation = record.operation
+            if isinstance(operation, ops.CreateTableOp) and record.table:
+                tables.add(record.table)
+            elif isinstance(operation, ops.AddColumnOp) and record.table:
+                columns.add((record.table, str(operation.column.name)))
+            elif isinstance(operation, ops.CreateIndexOp) and operation.index_name:
+                indexes.add(str(operation.index_name))
+            elif isinstance(operation, ops.AddConstraintOp):
+                name = getattr(operation, "constraint_name", None)
+                if name:
+                    constraints.add(str(name))
+        return cls(
+            frozenset(tables), frozenset(columns), frozenset(indexes), frozenset(constraints)
+        )
+
+    def covers(self, operation: MigrateOperation, table: str | None) -> bool:
+        if table is not None and table in self.tables:
+            return True
+        if isinstance(operation, ops.DropColumnOp) and table is not None:
+            return (table, str(operation.column_name)) in self.columns
+        if isinstance(operation, ops.DropIndexOp):
+            return str(operation.index_name) in self.indexes
+        if isinstance(operation, ops.DropConstraintOp):
+            return str(operation.constraint_name) in self.constraints
+        return False
+
+
 @dataclass
 class RuleContext:
     """Everything a rule may know besides the operation it looks at."""
@@ -77,21 +121,19 @@ class RuleContext:
     target_version: int
     recording: Recording
     facts: SchemaFacts = field(default_factory=SchemaFacts)
-    #: Tables the upgrade of this revision created (a downgrade dropping them is a plain rollback).
-    created_by_upgrade: frozenset[str] = frozenset()
-    #: (table, column) pairs the upgrade of this revision added.
-    added_by_upgrade: frozenset[tuple[str, str]] = frozenset()
+    #: What this revision's upgrade created; a downgrade removing it is a plain rollback.
+    made_by_upgrade: UpgradeProducts = field(default_factory=lambda: UpgradeProducts())
 
-    def undoes_upgrade(self, record: OpRecord, column: str | None = None) -> bool:
-        """True when a downgrade op only removes what this revision's upgrade created."""
-        if record.direction != "downgrade" or record.table is None:
+    def undoes_upgrade(self, record: OpRecord) -> bool:
+        """True when a downgrade op only touches or removes what this revision's upgrade made.
+
+        Dropping the table, column, index or constraint the upgrade created (and anything done
+        to a table the upgrade created) is the rollback itself, not a new danger; reversing a
+        type change or a rename still is, and stays flagged.
+        """
+        if record.direction != "downgrade":
             return False
-        if column is None:
-            return record.table in self.created_by_upgrade
-        return (
-            record.table in self.created_by_upgrade
-            or (record.table, column) in self.added_by_upgrade
-        )
+        return self.made_by_upgrade.covers(record.operation, record.table)
 
     def earlier(self, record: OpRecord) -> Iterator[OpRecord]:
         """Operations recorded before ``record`` in the same function, nearest first."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import tokenize
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,9 +14,9 @@ from alembic_safety.analysis.recorder import OpRecord, compile_sql
 from alembic_safety.analysis.standins import is_stand_in
 
 __all__ = [
-    "black_quotes",
     "column_code",
     "default_sql",
+    "py",
     "qualified",
     "type_code",
     "volatile_functions",
@@ -104,7 +103,7 @@ def type_code(type_: Any) -> str:
 
 def column_code(column: sa.Column[Any], *, nullable: bool | None = None) -> str:
     """``sa.Column("status", sa.String(length=20), nullable=True)`` for a help snippet."""
-    parts = [repr(column.name), type_code(column.type)]
+    parts = [py(column.name), type_code(column.type)]
     if nullable is not None:
         parts.append(f"nullable={nullable}")
     return f"sa.Column({', '.join(parts)})"
@@ -113,30 +112,21 @@ def column_code(column: sa.Column[Any], *, nullable: bool | None = None) -> str:
 def table_args(record: OpRecord) -> str:
     """``"orders"`` or ``"orders", schema="shop"`` as written in op calls."""
     if record.schema:
-        return f"{record.table!r}, schema={record.schema!r}"
-    return repr(record.table)
+        return f"{py(record.table)}, schema={py(record.schema)}"
+    return py(record.table)
 
 
-def black_quotes(code: str) -> str:
-    """Rewrite single-quoted Python strings in a help snippet as double-quoted (ruff/black style).
-
-    Help is built with ``repr()`` of the user's names, which gives single quotes; users paste it
-    into files formatted with double quotes. Text that does not tokenize is returned unchanged.
-    """
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return code
-    lines = code.splitlines(keepends=True)
-    for token in reversed(tokens):
-        text = token.string
-        if token.type != tokenize.STRING or not text.startswith("'") or '"' in text:
-            continue
-        if text.startswith("'''") or "\\" in text:
-            continue
-        (row, col), (end_row, end_col) = token.start, token.end
-        if row != end_row:
-            continue
-        line = lines[row - 1]
-        lines[row - 1] = line[:col] + '"' + text[1:-1] + '"' + line[end_col:]
-    return "".join(lines)
+def py(value: Any) -> str:
+    """A Python literal for a help snippet, double-quoted like code formatted with ruff/black."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(py(item) for item in value)
+        return (
+            f"[{inner}]"
+            if isinstance(value, list)
+            else f"({inner}{',' if len(value) == 1 else ''})"
+        )
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    return py(str(value))

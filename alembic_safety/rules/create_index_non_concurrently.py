@@ -9,12 +9,11 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 def index_columns_code(operation: ops.CreateIndexOp) -> str:
-    names = [c if isinstance(c, str) else str(c) for c in operation.columns]
-    return repr(names)
+    return py([c if isinstance(c, str) else str(c) for c in operation.columns])
 
 
 @registry.register
@@ -72,7 +71,7 @@ class CreateIndexNonConcurrently(Rule):
             "without CONCURRENTLY blocks all writes to the table during the build",
             help=(
                 "with op.get_context().autocommit_block():\n"
-                f"    op.create_index({operation.index_name!r}, {record.table!r}, "
+                f"    op.create_index({py(operation.index_name)}, {py(record.table)}, "
                 f"{index_columns_code(operation)}{unique}, postgresql_concurrently=True)"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -59,8 +59,6 @@ class DropColumn(Rule):
         operation = record.operation
         assert isinstance(operation, ops.DropColumnOp)
         column = operation.column_name
-        if context.undoes_upgrade(record, column):
-            return
         table = qualified(record.table, record.schema)
         cascade = (
             " with CASCADE (dependent objects go too)"
@@ -73,6 +71,6 @@ class DropColumn(Rule):
             help=(
                 f"# 1. release code that no longer reads or writes {record.table}.{column}\n"
                 "# 2. then, in a revision of its own deployed after that release:\n"
-                f"op.drop_column({record.table!r}, {column!r})"
+                f"op.drop_column({py(record.table)}, {py(column)})"
             ),
         )

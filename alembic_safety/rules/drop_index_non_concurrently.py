@@ -9,6 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
+from alembic_safety.rules.common import py
 
 
 @registry.register
@@ -56,13 +57,13 @@ class DropIndexNonConcurrently(Rule):
         assert isinstance(operation, ops.DropIndexOp)
         if operation.kw.get("postgresql_concurrently"):
             return
-        table_arg = f", table_name={record.table!r}" if record.table else ""
+        table_arg = f", table_name={py(record.table)}" if record.table else ""
         yield Violation(
             message=f'dropping index "{operation.index_name}" without CONCURRENTLY takes an '
             "ACCESS EXCLUSIVE lock on its table",
             help=(
                 "with op.get_context().autocommit_block():\n"
-                f"    op.drop_index({operation.index_name!r}{table_arg}, "
+                f"    op.drop_index({py(operation.index_name)}{table_arg}, "
                 "postgresql_concurrently=True, if_exists=True)"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -50,14 +50,12 @@ class DropTable(Rule):
     )
 
     def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
-        if context.undoes_upgrade(record):
-            return
         table = qualified(record.table, record.schema)
         yield Violation(
             message=f'dropping table "{table}" deletes all its rows irreversibly',
             help=(
                 f"# release code that no longer uses {table}, back it up,\n"
                 "# then, in a revision of its own:\n"
-                f"op.drop_table({record.table!r})"
+                f"op.drop_table({py(record.table)})"
             ),
         )

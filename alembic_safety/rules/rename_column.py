@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -66,8 +66,9 @@ class RenameColumn(Rule):
             message=f'renaming "{table}.{old}" to "{new_name}" breaks running code that still '
             f'uses "{old}"',
             help=(
-                f"op.add_column({record.table!r}, sa.Column({new_name!r}, <type>, nullable=True))\n"
+                f"op.add_column({py(record.table)}, "
+                f"sa.Column({py(new_name)}, <type>, nullable=True))\n"
                 f"# keep {new_name} = {old} with a trigger, backfill in batches, move the code to "
-                f"{new_name!r},\n# then drop {old!r} in a later release"
+                f"{py(new_name)},\n# then drop {py(old)} in a later release"
             ),
         )

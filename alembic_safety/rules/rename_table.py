@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified
+from alembic_safety.rules.common import py, qualified
 
 
 @registry.register
@@ -63,7 +63,7 @@ class RenameTable(Rule):
             message=f'renaming table "{old}" to "{new}" breaks running code that still uses '
             f'"{record.table}"',
             help=(
-                f"op.rename_table({record.table!r}, {new!r})\n"
+                f"op.rename_table({py(record.table)}, {py(new)})\n"
                 f'op.execute("CREATE VIEW {old} AS SELECT * FROM {new}")'
                 "  # updatable; drop it in a later release"
             ),

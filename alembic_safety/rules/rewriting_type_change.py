@@ -12,7 +12,7 @@ from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.analysis.standins import is_stand_in
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import qualified, type_code
+from alembic_safety.rules.common import py, qualified, type_code
 
 
 def _pg_type(type_: Any) -> str | None:
@@ -159,12 +159,12 @@ class RewritingTypeChange(Rule):
             message=f'changing the type of "{table}.{column}" rewrites the table under an ACCESS '
             f"EXCLUSIVE lock: {reason}",
             help=(
-                f"op.add_column({record.table!r}, sa.Column({column + '_new'!r}, "
+                f"op.add_column({py(record.table)}, sa.Column({py(column + '_new')}, "
                 f"{type_code(new)}, nullable=True))\n"
                 f"# keep {column}_new in sync with a trigger, backfill in batches, then swap:\n"
-                f"op.alter_column({record.table!r}, {column!r}, "
-                f"new_column_name={column + '_old'!r})\n"
-                f"op.alter_column({record.table!r}, {column + '_new'!r}, "
-                f"new_column_name={column!r})"
+                f"op.alter_column({py(record.table)}, {py(column)}, "
+                f"new_column_name={py(column + '_old')})\n"
+                f"op.alter_column({py(record.table)}, {py(column + '_new')}, "
+                f"new_column_name={py(column)})"
             ),
         )
