@@ -91,6 +91,8 @@ def run_check(
         ignore=settings.ignore,
         check_downgrade=settings.check_downgrade,
         config=config,
+        lock_timeout_by_runner=settings.lock_timeout_by_runner,
+        use_models=settings.use_models,
     )
     try:
         reports = analyzer.assess_history(history, selected, progress=progress)

@@ -46,6 +46,10 @@ class Settings:
     color: str = "auto"
     show_suppressed: bool = False
     verbose: bool = False
+    #: The deploy tooling sets ``lock_timeout`` itself, so revisions need not (silences AS406).
+    lock_timeout_by_runner: bool = False
+    #: Load env.py's ``target_metadata`` (offline, no database) so rules can see the models.
+    use_models: bool = True
     #: Where each non-default value came from, for error messages.
     origin: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -119,7 +123,14 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         return text
     if key in ("select", "ignore"):
         return _as_list(value)
-    if key in ("strict", "check_downgrade", "show_suppressed", "verbose"):
+    if key in (
+        "strict",
+        "check_downgrade",
+        "show_suppressed",
+        "verbose",
+        "lock_timeout_by_runner",
+        "use_models",
+    ):
         return _as_bool(key, value, origin)
     if key == "revision_range":
         return str(value).strip() or None

@@ -13,6 +13,7 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.operations import ops
+from sqlalchemy import MetaData
 
 from alembic_safety.analysis.ops import SetConfigOp, ValidateConstraintOp
 from alembic_safety.analysis.recorder import (
@@ -26,7 +27,14 @@ from alembic_safety.analysis.sql import parse
 from alembic_safety.loading import History, RevisionScript, load_history
 from alembic_safety.risk import DEFAULT_TARGET_VERSION, Direction, Finding, RevisionReport, Risk
 from alembic_safety.rules import registry
-from alembic_safety.rules.base import Rule, RuleContext, SchemaFacts, UpgradeProducts
+from alembic_safety.rules.base import (
+    RevisionContext,
+    Rule,
+    RuleContext,
+    SchemaFacts,
+    UpgradeProducts,
+    Violation,
+)
 from alembic_safety.suppression import Suppression, parse_suppressions
 
 __all__ = ["Analyzer"]
@@ -69,6 +77,34 @@ def _update_facts(facts: SchemaFacts, record: OpRecord) -> None:
             facts.validated_not_null.add((record.table, column))
 
 
+def _finding(
+    rule: Rule, violation: Violation, record: OpRecord | None, path: str | None
+) -> Finding:
+    """A Finding from a rule's Violation, located at ``record`` (or the violation's own line)."""
+    # Frame lines: on Python 3.11+ a call's line is where the call starts, which is the
+    # statement's first line for every ``op.*(...)`` statement.
+    if record is not None:
+        lines = record.lines
+        direction, operation, table = record.direction, record.operation_name, record.table
+    else:
+        lines = (violation.line,) if violation.line else ()
+        direction, operation, table = violation.direction, "revision", None
+    return Finding(
+        code=rule.code,
+        name=rule.name,
+        risk=violation.risk or rule.risk,
+        message=violation.message,
+        help=violation.help,
+        direction=direction,
+        file=path,
+        line=lines[0] if lines else None,
+        lines=lines,
+        operation=operation,
+        table=violation.table or table,
+        escalation=rule.escalation,
+    )
+
+
 class Analyzer:
     """Runs the rules over revisions; holds the settings and the state carried along a history."""
 
@@ -80,6 +116,8 @@ class Analyzer:
         ignore: Sequence[str] = (),
         check_downgrade: bool = True,
         config: Config | None = None,
+        lock_timeout_by_runner: bool = False,
+        use_models: bool = True,
     ) -> None:
         self.target_version = target_version
         self.select = tuple(s.upper() for s in select)
@@ -95,6 +133,24 @@ class Analyzer:
         ]
         self._rule_codes = {rule.code for rule in self.rules}
         self._session: RecordingSession | None = None
+        self.lock_timeout_by_runner = lock_timeout_by_runner
+        self.file_template = (
+            config.get_alembic_option("file_template") if config is not None else None
+        )
+        self._use_models = use_models and config is not None
+        self._models: MetaData | None = None
+        self._models_loaded = False
+
+    def models(self) -> MetaData | None:
+        """env.py's ``target_metadata``, loaded once without a database (None if unavailable)."""
+        if not self._use_models or self._models_loaded:
+            return self._models
+        self._models_loaded = True
+        assert self.config is not None
+        from alembic_safety.analysis.models import load_target_metadata
+
+        self._models = load_target_metadata(self.config)
+        return self._models
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -205,10 +261,16 @@ class Analyzer:
         findings: list[Finding] = []
         errors: list[str] = []
         upgrade = self._record(script, "upgrade", search_paths, errors)
+        facts_before = SchemaFacts(validated_not_null=set(self.facts.validated_not_null))
         self.facts.settings = {}
+        models = self.models()
         self._run_rules(
-            upgrade, RuleContext(self.target_version, upgrade, self.facts), script, findings
+            upgrade,
+            RuleContext(self.target_version, upgrade, self.facts, models=models),
+            script,
+            findings,
         )
+        downgrade: Recording | None = None
         if self.check_downgrade:
             downgrade = self._record(script, "downgrade", search_paths, errors)
             context = RuleContext(
@@ -216,8 +278,22 @@ class Analyzer:
                 downgrade,
                 SchemaFacts(validated_not_null=set(self.facts.validated_not_null)),
                 made_by_upgrade=UpgradeProducts.of(upgrade.records),
+                models=models,
             )
             self._run_rules(downgrade, context, script, findings)
+        revision = RevisionContext(
+            target_version=self.target_version,
+            revision=script.revision,
+            path=str(script.path),
+            source=script.source,
+            upgrade=upgrade,
+            downgrade=downgrade,
+            facts=facts_before,
+            models=models,
+            file_template=self.file_template,
+            lock_timeout_by_runner=self.lock_timeout_by_runner,
+        )
+        self._run_revision_rules(revision, script, findings)
         if errors:
             report.error = "; ".join(errors)
         if keep:
@@ -270,26 +346,18 @@ class Analyzer:
                 ):
                     continue
                 for violation in rule.check(record, context):
-                    # Frame lines: on Python 3.11+ a call's line is where the call starts,
-                    # which is the statement's first line for every ``op.*(...)`` statement.
-                    lines = record.lines
-                    findings.append(
-                        Finding(
-                            code=rule.code,
-                            name=rule.name,
-                            risk=violation.risk or rule.risk,
-                            message=violation.message,
-                            help=violation.help,
-                            direction=record.direction,
-                            file=path,
-                            line=lines[0] if lines else None,
-                            lines=lines,
-                            operation=record.operation_name,
-                            table=violation.table or record.table,
-                            escalation=rule.escalation,
-                        )
-                    )
+                    findings.append(_finding(rule, violation, record, path))
             _update_facts(context.facts, record)
+
+    def _run_revision_rules(
+        self, revision: RevisionContext, script: RevisionScript, findings: list[Finding]
+    ) -> None:
+        path = str(script.path)
+        for rule in self.rules:
+            if not rule.is_revision_rule():
+                continue
+            for violation in rule.check_revision(revision):
+                findings.append(_finding(rule, violation, violation.record, path))
 
     def _add_multiple_heads(self, report: RevisionReport, heads: Iterable[str]) -> None:
         rule = registry.get(MULTIPLE_HEADS)

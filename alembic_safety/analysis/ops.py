@@ -27,21 +27,40 @@ class AnalysisOp(MigrateOperation):
 
 
 class UpdateRowsOp(AnalysisOp):
-    """``UPDATE table SET ...`` — ``has_where`` tells whether it is limited to some rows."""
+    """``UPDATE table SET ...`` — ``has_where``: limited to some rows; ``batched``: the WHERE
+    bounds one batch (a ``LIMIT`` subquery or a bound parameter, as keyset loops use)."""
 
-    def __init__(self, table_name: str, *, schema: str | None = None, has_where: bool) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        has_where: bool,
+        batched: bool = False,
+        literals: tuple[str, ...] = (),
+    ) -> None:
         self.table_name = table_name
         self.schema = schema
         self.has_where = has_where
+        self.batched = batched
+        self.literals = literals
 
 
 class DeleteRowsOp(AnalysisOp):
-    """``DELETE FROM table ...`` — ``has_where`` tells whether it is limited to some rows."""
+    """``DELETE FROM table ...`` — ``has_where`` and ``batched`` as for :class:`UpdateRowsOp`."""
 
-    def __init__(self, table_name: str, *, schema: str | None = None, has_where: bool) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        has_where: bool,
+        batched: bool = False,
+    ) -> None:
         self.table_name = table_name
         self.schema = schema
         self.has_where = has_where
+        self.batched = batched
 
 
 class TruncateOp(AnalysisOp):
@@ -147,3 +166,76 @@ class Unparseable:
 
     sql: str
     error: str
+
+
+class TableStorageOp(AnalysisOp):
+    """``ALTER TABLE ... SET TABLESPACE x`` / ``SET LOGGED`` / ``SET UNLOGGED``: full rewrites."""
+
+    def __init__(self, table_name: str, change: str, *, schema: str | None = None) -> None:
+        self.table_name = table_name
+        self.change = change
+        self.schema = schema
+
+
+class PartitionOp(AnalysisOp):
+    """``ALTER TABLE parent ATTACH/DETACH PARTITION child``."""
+
+    def __init__(
+        self,
+        table_name: str,
+        partition: str,
+        *,
+        action: str,
+        schema: str | None = None,
+        concurrently: bool = False,
+        is_default: bool = False,
+    ) -> None:
+        self.table_name = table_name
+        self.partition = partition
+        self.action = action
+        self.schema = schema
+        self.concurrently = concurrently
+        self.is_default = is_default
+
+
+class TriggerOp(AnalysisOp):
+    """``CREATE [OR REPLACE] TRIGGER`` / ``DROP TRIGGER`` on a table."""
+
+    def __init__(
+        self, table_name: str, trigger_name: str, *, action: str, schema: str | None = None
+    ) -> None:
+        self.table_name = table_name
+        self.trigger_name = trigger_name
+        self.action = action
+        self.schema = schema
+
+
+class AddEnumValueOp(AnalysisOp):
+    """``ALTER TYPE name ADD VALUE 'label'``."""
+
+    def __init__(self, type_name: str, value: str, *, if_not_exists: bool = False) -> None:
+        self.type_name = type_name
+        self.value = value
+        self.if_not_exists = if_not_exists
+
+
+class AddExclusionConstraintOp(AnalysisOp):
+    """``ADD CONSTRAINT ... EXCLUDE USING ...``: builds an index under ACCESS EXCLUSIVE."""
+
+    def __init__(
+        self, table_name: str, constraint_name: str | None, *, schema: str | None = None
+    ) -> None:
+        self.table_name = table_name
+        self.constraint_name = constraint_name
+        self.schema = schema
+
+
+class InsertRowsOp(AnalysisOp):
+    """``INSERT INTO table ...`` (``literals``: string constants it writes, for enum checks)."""
+
+    def __init__(
+        self, table_name: str, *, schema: str | None = None, literals: tuple[str, ...] = ()
+    ) -> None:
+        self.table_name = table_name
+        self.schema = schema
+        self.literals = literals

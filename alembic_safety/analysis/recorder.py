@@ -350,14 +350,6 @@ class _RecordingOperations(Operations):
             self.migration_context, self._recorder, _BatchTarget(table_name, schema)
         )
 
-    def install(self) -> None:
-        """Point ``alembic.op`` at this recorder (Alembic's own proxy only knows Operations)."""
-        attr_names, modules = self._setups[Operations]
-        for globals_, _locals in modules:
-            globals_["_proxy"] = self
-            for attr_name in attr_names:
-                globals_[attr_name] = getattr(self, attr_name)
-
 
 class _Recorder:
     def __init__(self, path: str, direction: Direction, context: _RecordingMigrationContext):
@@ -458,18 +450,18 @@ class RecordingSession:
             getattr(alembic.op, "_proxy", None),
             getattr(alembic.context, "_proxy", None),
         )
-        self.operations.install()
-        self.environment._install_proxy()
+        install_proxy(self.operations, Operations)
+        install_proxy(self.environment, EnvironmentContext)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        _clear_op_proxy()
-        self.environment._remove_proxy()
+        clear_proxy(Operations)
+        clear_proxy(EnvironmentContext)
         saved_op, saved_context = self._saved
         if saved_op is not None:
-            saved_op._install_proxy()
+            install_proxy(saved_op, Operations)
         if saved_context is not None:
-            saved_context._install_proxy()
+            install_proxy(saved_context, EnvironmentContext)
 
     def record(self, function: Callable[[], Any], *, path: str, direction: Direction) -> Recording:
         """Run ``function`` (a revision's upgrade or downgrade) and return what it did.
@@ -500,8 +492,23 @@ def record_function(
         return session.record(function, path=path, direction=direction)
 
 
-def _clear_op_proxy() -> None:
-    attr_names, modules = Operations._setups[Operations]
+def install_proxy(instance: Any, proxied: type[Any]) -> None:
+    """Point the module proxy of ``proxied`` (``alembic.op`` for Operations, ``alembic.context``
+    for EnvironmentContext) at ``instance``, an object of a subclass.
+
+    Alembic's ``_install_proxy()`` looks its module up by the instance's exact class, so it
+    does nothing for subclasses; this looks it up by the proxied class instead.
+    """
+    attr_names, modules = proxied._setups[proxied]
+    for globals_, _locals in modules:
+        globals_["_proxy"] = instance
+        for attr_name in attr_names:
+            globals_[attr_name] = getattr(instance, attr_name)
+
+
+def clear_proxy(proxied: type[Any]) -> None:
+    """Undo :func:`install_proxy`."""
+    attr_names, modules = proxied._setups[proxied]
     for globals_, _locals in modules:
         globals_["_proxy"] = None
         for attr_name in attr_names:

@@ -19,15 +19,22 @@ from alembic.operations import ops
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 from pglast.stream import RawStream
+from pglast.visitors import Visitor
 from sqlalchemy.dialects import postgresql
 
 from alembic_safety.analysis.ops import (
     AddConstraintUsingIndexOp,
+    AddEnumValueOp,
+    AddExclusionConstraintOp,
     DeleteRowsOp,
+    InsertRowsOp,
     LockTableOp,
     MaintenanceOp,
+    PartitionOp,
     SetConfigOp,
+    TableStorageOp,
     TransactionControlOp,
+    TriggerOp,
     TruncateOp,
     UpdateRowsOp,
     ValidateConstraintOp,
@@ -282,6 +289,8 @@ def _constraint_op(
         return ops.CreateUniqueConstraintOp(name, table, _names(constraint.keys), schema=schema)
     if kind == enums.ConstrType.CONSTR_PRIMARY:
         return ops.CreatePrimaryKeyOp(name, table, _names(constraint.keys), schema=schema)
+    if kind == enums.ConstrType.CONSTR_EXCLUSION:
+        return AddExclusionConstraintOp(table, name, schema=schema)
     return None
 
 
@@ -321,9 +330,35 @@ def _alter_table(node: ast.AlterTableStmt) -> _Info:
             made.kw["postgresql_cascade"] = cmd.behavior == enums.DropBehavior.DROP_CASCADE
         elif kind == subtype.AT_DropConstraint:
             made = ops.DropConstraintOp(cmd.name, table, schema=schema)
+        elif kind == subtype.AT_SetTableSpace:
+            made = TableStorageOp(table, f"SET TABLESPACE {cmd.name}", schema=schema)
+        elif kind == subtype.AT_SetLogged:
+            made = TableStorageOp(table, "SET LOGGED", schema=schema)
+        elif kind == subtype.AT_SetUnLogged:
+            made = TableStorageOp(table, "SET UNLOGGED", schema=schema)
+        elif kind in (subtype.AT_AttachPartition, subtype.AT_DetachPartition):
+            made = _partition_op(table, schema, cmd)
+        elif kind == subtype.AT_AddIdentity:
+            made = ops.AlterColumnOp(table, str(cmd.name), schema=schema)
+            made.kw["postgresql_add_identity"] = True
         if made is not None:
             info.operations.append(made)
     return info
+
+
+def _partition_op(table: str, schema: str | None, cmd: ast.AlterTableCmd) -> PartitionOp:
+    partition_cmd = cmd.def_
+    assert isinstance(partition_cmd, ast.PartitionCmd)
+    child, _child_schema = _relation(partition_cmd.name)
+    bound = getattr(partition_cmd, "bound", None)
+    return PartitionOp(
+        table,
+        child or "?",
+        action="attach" if cmd.subtype == enums.AlterTableType.AT_AttachPartition else "detach",
+        schema=schema,
+        concurrently=bool(getattr(partition_cmd, "concurrent", False)),
+        is_default=bool(bound is not None and bound.is_default),
+    )
 
 
 def _rename(node: ast.RenameStmt) -> _Info:
@@ -384,6 +419,10 @@ def _drop(node: ast.DropStmt) -> _Info:
         elif node.removeType == enums.ObjectType.OBJECT_TABLE:
             info.table, info.schema = info.table or name, info.schema or schema
             info.operations.append(ops.DropTableOp(name, schema=schema))
+        elif node.removeType == enums.ObjectType.OBJECT_TRIGGER and len(parts) >= 2:
+            table, table_schema = parts[-2], (parts[-3] if len(parts) > 2 else None)
+            info.table, info.schema = table, table_schema
+            info.operations.append(TriggerOp(table, name, action="drop", schema=table_schema))
     return info
 
 
@@ -395,12 +434,90 @@ def _create_table(node: ast.CreateStmt) -> _Info:
     return info
 
 
+def _create_trigger(node: ast.CreateTrigStmt) -> _Info:
+    table, schema = _relation(node.relation)
+    info = _Info(table=table, schema=schema)
+    if table is not None and node.trigname:
+        info.operations.append(TriggerOp(table, node.trigname, action="create", schema=schema))
+    return info
+
+
+def _alter_enum(node: ast.AlterEnumStmt) -> _Info:
+    info = _Info()
+    if node.newVal and node.typeName:
+        type_name = ".".join(str(part.sval) for part in node.typeName)
+        info.operations.append(
+            AddEnumValueOp(type_name, node.newVal, if_not_exists=bool(node.skipIfNewValExists))
+        )
+    return info
+
+
+class _StringLiterals(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[str] = []
+
+    def visit_A_Const(self, _ancestors: Any, node: ast.A_Const) -> None:
+        if isinstance(node.val, ast.String) and node.val.sval is not None:
+            self.values.append(str(node.val.sval))
+
+
+def string_literals(node: Any) -> tuple[str, ...]:
+    """String constants a statement writes or compares (e.g. enum labels it uses)."""
+    visitor = _StringLiterals()
+    visitor(node)
+    return tuple(visitor.values)
+
+
+def _insert(node: ast.InsertStmt) -> _Info:
+    table, schema = _relation(node.relation)
+    info = _Info(table=table, schema=schema)
+    if table is not None:
+        info.operations.append(InsertRowsOp(table, schema=schema, literals=string_literals(node)))
+    return info
+
+
+class _BatchMarkers(Visitor):
+    """Finds what bounds a statement to one batch: ``LIMIT`` or a bound parameter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_SelectStmt(self, _ancestors: Any, node: ast.SelectStmt) -> None:
+        if node.limitCount is not None:
+            self.found = True
+
+    def visit_ParamRef(self, _ancestors: Any, _node: ast.ParamRef) -> None:
+        self.found = True
+
+
+def is_batched(where: Any) -> bool:
+    """True when a WHERE clause bounds one batch (keyset or ``LIMIT``), not the whole table."""
+    if where is None:
+        return False
+    visitor = _BatchMarkers()
+    visitor(where)
+    return visitor.found
+
+
 def _update(node: ast.UpdateStmt) -> _Info:
     table, schema = _relation(node.relation)
     has_where = node.whereClause is not None
     info = _Info(table=table, schema=schema, has_where=has_where)
     if table is not None:
-        info.operations.append(UpdateRowsOp(table, schema=schema, has_where=has_where))
+        info.operations.append(
+            UpdateRowsOp(
+                table,
+                schema=schema,
+                has_where=has_where,
+                batched=any(
+                    is_batched(part)
+                    for part in (node.whereClause, node.fromClause, node.withClause)
+                ),
+                literals=string_literals(node),
+            )
+        )
     return info
 
 
@@ -409,7 +526,11 @@ def _delete(node: ast.DeleteStmt) -> _Info:
     has_where = node.whereClause is not None
     info = _Info(table=table, schema=schema, has_where=has_where)
     if table is not None:
-        info.operations.append(DeleteRowsOp(table, schema=schema, has_where=has_where))
+        info.operations.append(
+            DeleteRowsOp(
+                table, schema=schema, has_where=has_where, batched=is_batched(node.whereClause)
+            )
+        )
     return info
 
 
@@ -523,6 +644,9 @@ _TRANSLATORS: dict[type[Any], Callable[[Any], _Info]] = {
     ast.VacuumStmt: _vacuum,
     ast.ClusterStmt: _cluster,
     ast.ReindexStmt: _reindex,
+    ast.CreateTrigStmt: _create_trigger,
+    ast.AlterEnumStmt: _alter_enum,
+    ast.InsertStmt: _insert,
 }
 
 

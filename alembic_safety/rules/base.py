@@ -18,12 +18,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from alembic.operations import ops
 from alembic.operations.ops import MigrateOperation
 
-from alembic_safety.risk import Risk
+from alembic_safety.risk import Direction, Risk
 
 if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
     from alembic_safety.analysis.recorder import OpRecord, Recording
 
-__all__ = ["Rule", "RuleContext", "SchemaFacts", "Verification", "Violation", "registry"]
+__all__ = [
+    "RevisionContext",
+    "Rule",
+    "RuleContext",
+    "SchemaFacts",
+    "Verification",
+    "Violation",
+    "registry",
+]
 
 _CODE = re.compile(r"^AS\d{3}$")
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -38,6 +48,11 @@ class Violation:
     table: str | None = None
     #: Overrides the rule's default risk for this case (e.g. lower when provably safe-ish).
     risk: Risk | None = None
+    #: For revision-level rules: the operation the finding points at (its lines, direction).
+    record: OpRecord | None = None
+    #: For revision-level rules without an operation: the direction and file line, if any.
+    direction: Direction = "upgrade"
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,8 @@ class RuleContext:
     facts: SchemaFacts = field(default_factory=SchemaFacts)
     #: What this revision's upgrade created; a downgrade removing it is a plain rollback.
     made_by_upgrade: UpgradeProducts = field(default_factory=lambda: UpgradeProducts())
+    #: The project's models (env.py's ``target_metadata``) when they could be loaded.
+    models: MetaData | None = None
 
     def undoes_upgrade(self, record: OpRecord) -> bool:
         """True when a downgrade op only touches or removes what this revision's upgrade made.
@@ -138,6 +155,24 @@ class RuleContext:
     def earlier(self, record: OpRecord) -> Iterator[OpRecord]:
         """Operations recorded before ``record`` in the same function, nearest first."""
         return reversed(self.recording.records[: record.index])
+
+
+@dataclass
+class RevisionContext:
+    """What a revision-level rule sees: both recordings of one revision and its file."""
+
+    target_version: int
+    revision: str | None
+    path: str | None
+    source: str
+    upgrade: Recording
+    downgrade: Recording | None
+    facts: SchemaFacts
+    models: MetaData | None = None
+    #: ``file_template`` of the Alembic config, when known (history hygiene).
+    file_template: str | None = None
+    #: True when the deploy tooling sets ``lock_timeout`` itself (``lock_timeout_by_runner``).
+    lock_timeout_by_runner: bool = False
 
 
 class Rule:
@@ -171,7 +206,16 @@ class Rule:
 
     def check(self, record: OpRecord, context: RuleContext) -> Iterable[Violation]:
         """Yield a Violation for each danger in ``record``; nothing when it is safe."""
-        raise NotImplementedError
+        return ()
+
+    def check_revision(self, revision: RevisionContext) -> Iterable[Violation]:
+        """Revision-level rules (timeouts, downgrade mirroring, history) override this; it runs
+        once per revision after both directions were recorded."""
+        return ()
+
+    @classmethod
+    def is_revision_rule(cls) -> bool:
+        return cls.check_revision is not Rule.check_revision
 
     # -- documentation ---------------------------------------------------------------------------
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
-from alembic_safety.rules.base import Rule, RuleContext, Violation, registry
+from alembic_safety.rules.base import Rule, registry
 
 
 @registry.register
@@ -36,6 +33,3 @@ class MultipleHeads(Rule):
     code = "AS601"
     name = "multiple-heads"
     risk = Risk.MEDIUM
-
-    def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
-        return iter(())

@@ -6,11 +6,8 @@ codes, names and documentation live with the other rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
-from alembic_safety.rules.base import Rule, RuleContext, Violation, registry
+from alembic_safety.rules.base import Rule, registry
 
 
 @registry.register
@@ -42,9 +39,6 @@ class SuppressionWithoutReason(Rule):
     name = "suppression-without-reason"
     risk = Risk.LOW
 
-    def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
-        return iter(())
-
 
 @registry.register
 class UnusedSuppression(Rule):
@@ -73,6 +67,3 @@ class UnusedSuppression(Rule):
     code = "AS904"
     name = "unused-suppression"
     risk = Risk.LOW
-
-    def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
-        return iter(())

@@ -1,0 +1,80 @@
+"""The example project is the README demo: its findings are pinned exactly.
+
+It runs the real ``alembic`` executable (the stock CLI with our plugin) and the
+``alembic-safety`` console script in subprocesses, from the example project's directory, the way
+a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "example_project"
+BIN = Path(sys.executable).parent
+
+#: (revision, direction, code, line, table) — every finding the example history must produce.
+EXPECTED = [
+    ("cf1a5515013e", "upgrade", "AS101", 23, "orders"),
+    ("cf1a5515013e", "upgrade", "AS106", 24, "orders"),
+    ("9dc1f6595274", "upgrade", "AS105", 23, "order_items"),
+    ("9dc1f6595274", "upgrade", "AS501", 30, "products"),
+    ("9dc1f6595274", "downgrade", "AS105", 36, "order_items"),
+    ("3f1181dae515", "upgrade", "AS301", 23, "users"),
+    ("3f1181dae515", "upgrade", "AS201", 24, "products"),
+    ("3f1181dae515", "downgrade", "AS201", 29, "products"),
+]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "1", "NO_COLOR": "1"}
+    return subprocess.run(
+        args, cwd=EXAMPLE, capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+@pytest.mark.slow
+def test_exact_findings_through_the_stock_alembic_cli() -> None:
+    result = _run(str(BIN / "alembic"), "-x", "format=json", "safety-check")
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    found = [
+        (r["revision"], f["direction"], f["code"], f["line"], f["table"])
+        for r in document["revisions"]
+        for f in r["findings"]
+    ]
+    assert found == EXPECTED
+    risks = {r["revision"]: r["risk"] for r in document["revisions"]}
+    assert risks["1a2401130dc0"] == "LOW"
+    assert risks["3fed7f4c50d9"] == "LOW"  # plain indexes on tables created in the same revision
+    assert risks["8d6a70e84c1e"] == "LOW"  # NOT VALID constraints
+    assert risks["28110a4e03a9"] == "LOW"  # VALIDATE in its own revision
+    assert risks["cf1a5515013e"] == "HIGH"
+    escalated = {r["revision"] for r in document["revisions"] if r["escalate"]}
+    assert escalated == {"9dc1f6595274", "3f1181dae515"}
+    assert document["summary"]["revisions"] == 8
+
+
+@pytest.mark.slow
+def test_text_output_shows_safe_code_with_the_projects_names() -> None:
+    result = _run(str(BIN / "alembic-safety"), "check")
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "AS106 create-index-non-concurrently [HIGH]" in out
+    assert (
+        'op.create_index("ix_orders_created_at", "orders", ["created_at"], '
+        "postgresql_concurrently=True)"
+    ) in out
+    assert out.rstrip().endswith("FAILED (fail-on HIGH).")
+
+
+@pytest.mark.slow
+def test_fail_on_critical_passes_the_example() -> None:
+    result = _run(str(BIN / "alembic"), "-x", "fail_on=CRITICAL", "safety-check")
+    assert result.returncode == 0, result.stdout + result.stderr
