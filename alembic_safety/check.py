@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from alembic.config import Config
@@ -83,7 +84,9 @@ def run_check(
     else:
         assert config is not None, "either paths or an Alembic config is needed"
         files, search = discover_from_config(config)
-    history = load_history(files, search)
+    # Files named one by one (pre-commit passes the changed ones) are part of a larger history.
+    partial = bool(paths) and not any(Path(p).is_dir() for p in paths)
+    history = load_history(files, search, partial=partial)
     selected = select_range(history, settings.revision_range) if settings.revision_range else None
     analyzer = Analyzer(
         target_version=settings.target_version,

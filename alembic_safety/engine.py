@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from alembic.config import Config
 from alembic.operations import ops
@@ -21,9 +20,8 @@ from alembic_safety.analysis.recorder import (
     Recording,
     RecordingSession,
     compile_sql,
-    table_of,
+    record_operations,
 )
-from alembic_safety.analysis.sql import parse
 from alembic_safety.loading import History, RevisionScript, load_history
 from alembic_safety.risk import DEFAULT_TARGET_VERSION, Direction, Finding, RevisionReport, Risk
 from alembic_safety.rules import registry
@@ -197,10 +195,9 @@ class Analyzer:
         autocommit: bool = False,
     ) -> list[Finding]:
         """Findings for operation objects that did not come from a file (e.g. autogenerate)."""
-        recording = Recording(direction)
-        created = set(new_tables or ())
-        for operation in operations:
-            self._append_plain(recording, operation, created, autocommit)
+        recording = record_operations(
+            operations, direction=direction, new_tables=new_tables or (), autocommit=autocommit
+        )
         findings: list[Finding] = []
         self._run_rules(
             recording, RuleContext(self.target_version, recording, self.facts), None, findings
@@ -208,42 +205,6 @@ class Analyzer:
         return findings
 
     # -- internals ----------------------------------------------------------------------------
-
-    def _append_plain(
-        self,
-        recording: Recording,
-        operation: ops.MigrateOperation,
-        created: set[str],
-        autocommit: bool,
-    ) -> None:
-        def add(op: ops.MigrateOperation, **extra: Any) -> None:
-            table, schema = table_of(op)
-            recording.records.append(
-                OpRecord(
-                    operation=op,
-                    direction=recording.direction,
-                    index=len(recording.records),
-                    in_autocommit=autocommit,
-                    table=table,
-                    schema=schema,
-                    table_is_new=table in created,
-                    **extra,
-                )
-            )
-            if isinstance(op, ops.CreateTableOp) and table:
-                created.add(table)
-
-        if isinstance(operation, ops.ExecuteSQLOp) and isinstance(operation.sqltext, str):
-            parsed = parse(operation.sqltext)
-            add(operation, sql=parsed)
-            for statement in parsed.statements:
-                for derived in statement.operations:
-                    add(derived, from_sql=statement.text)
-        elif isinstance(operation, ops.OpContainer):
-            for inner in operation.ops:
-                self._append_plain(recording, inner, created, autocommit)
-        else:
-            add(operation)
 
     def _assess(
         self, script: RevisionScript, search_paths: Sequence[Path], *, keep: bool

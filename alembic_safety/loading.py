@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import os
 import types
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,10 @@ class History:
     #: Why the graph could not be built (then ``scripts`` is in file order).
     graph_error: str | None = None
     search_paths: tuple[Path, ...] = ()
+    #: Revision id → parent ids no file declares (expected when only some files are checked).
+    missing_parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Only some files of the history were given (pre-commit): missing parents are expected.
+    partial: bool = False
 
 
 def _literal(node: ast.AST) -> Any:
@@ -287,7 +292,9 @@ def discover_from_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[P
     return files, search
 
 
-def load_history(files: Sequence[Path], search_paths: Sequence[Path] = ()) -> History:
+def load_history(
+    files: Sequence[Path], search_paths: Sequence[Path] = (), *, partial: bool = False
+) -> History:
     """Read every file, keep the revisions, and order them base → heads with Alembic's RevisionMap.
 
     Files are deduplicated by real path. When the graph cannot be built (duplicate ids, a
@@ -304,7 +311,9 @@ def load_history(files: Sequence[Path], search_paths: Sequence[Path] = ()) -> Hi
         execute_module(script, search_paths)
         if looks_like_revision(script) or (script.error and _declares_revision(script.source)):
             scripts.append(script)
-    history = History(scripts=scripts, search_paths=tuple(dict.fromkeys(search_paths)))
+    history = History(
+        scripts=scripts, search_paths=tuple(dict.fromkeys(search_paths)), partial=partial
+    )
     _order(history)
     return history
 
@@ -314,13 +323,36 @@ def _declares_revision(source: str) -> bool:
     return any(line.lstrip().startswith("revision") for line in source.splitlines())
 
 
+def missing_parents(scripts: Sequence[RevisionScript]) -> dict[str, tuple[str, ...]]:
+    """Revision id → the ``down_revision``/``depends_on`` ids it names that no file declares."""
+    known = {s.revision for s in scripts if s.revision is not None}
+    missing: dict[str, tuple[str, ...]] = {}
+    for script in scripts:
+        if script.revision is None:
+            continue
+        absent = tuple(r for r in (*script.down_revisions, *script.depends_on) if r not in known)
+        if absent:
+            missing[script.revision] = absent
+    return missing
+
+
 def revision_map(scripts: Sequence[RevisionScript]) -> RevisionMap:
-    """Alembic's own graph over the statically read revisions."""
+    """Alembic's own graph over the statically read revisions.
+
+    Parents no file declares are left out (the revision counts as a base): pre-commit passes
+    only the changed files, and a broken reference is reported by a rule, not by a crash.
+    """
+    missing = missing_parents(scripts)
+
+    def present(ids: tuple[str, ...], revision: str) -> tuple[str, ...] | None:
+        kept = tuple(i for i in ids if i not in missing.get(revision, ()))
+        return kept or None
+
     revisions = [
         Revision(
             s.revision,
-            s.down_revision,
-            dependencies=s.depends_on or None,
+            present(s.down_revisions, s.revision),
+            dependencies=present(s.depends_on, s.revision),
             branch_labels=s.branch_labels or None,
         )
         for s in scripts
@@ -332,10 +364,13 @@ def revision_map(scripts: Sequence[RevisionScript]) -> RevisionMap:
 def _order(history: History) -> None:
     by_id = {s.revision: s for s in history.scripts if s.revision is not None}
     unidentified = [s for s in history.scripts if s.revision is None]
+    history.missing_parents = missing_parents(history.scripts)
     rmap = revision_map(history.scripts)
     try:
-        ordered = list(rmap.iterate_revisions("heads", "base"))
-        history.heads = tuple(rmap.heads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Alembic warns on stderr; the report says it
+            ordered = list(rmap.iterate_revisions("heads", "base"))
+            history.heads = tuple(rmap.heads)
     except Exception as exc:  # alembic raises several error types for broken graphs
         history.graph_error = str(exc)
         return
@@ -355,10 +390,12 @@ def select_range(history: History, revision_range: str) -> list[RevisionScript]:
         upper = "heads"
     rmap = revision_map(history.scripts)
     try:
-        selected = rmap.iterate_revisions(
-            upper, lower, inclusive=True, assert_relative_length=False
-        )
-        ids = {r.revision for r in selected}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            selected = rmap.iterate_revisions(
+                upper, lower, inclusive=True, assert_relative_length=False
+            )
+            ids = {r.revision for r in selected}
     except Exception as exc:
         raise UsageError(f"revision range {revision_range!r}: {exc}") from None
     return [s for s in history.scripts if s.revision in ids]

@@ -62,7 +62,9 @@ def parse_suppressions(source: str, statement_line: Callable[[int], int]) -> lis
         if not match:
             continue
         codes = tuple(
-            c.strip().upper() if c.strip().upper().startswith("AS") else c.strip().lower()
+            c.strip().upper()
+            if c.strip().upper().startswith("AS") or c.strip().upper() == "ALL"
+            else c.strip().lower()
             for c in match.group("codes").split(",")
             if c.strip()
         )

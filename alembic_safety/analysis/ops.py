@@ -239,3 +239,11 @@ class InsertRowsOp(AnalysisOp):
         self.table_name = table_name
         self.schema = schema
         self.literals = literals
+
+
+class CreateViewOp(AnalysisOp):
+    """``CREATE [OR REPLACE] VIEW name ...`` (e.g. the old name kept working after a rename)."""
+
+    def __init__(self, view_name: str, *, schema: str | None = None) -> None:
+        self.view_name = view_name
+        self.schema = schema

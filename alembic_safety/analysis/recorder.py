@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -35,7 +35,13 @@ from alembic_safety.analysis.ops import DataAccessOp, TransactionControlOp
 from alembic_safety.analysis.sql import ParsedSql, parse
 from alembic_safety.risk import Direction
 
-__all__ = ["OpRecord", "Recording", "RecordingSession", "record_function"]
+__all__ = [
+    "OpRecord",
+    "Recording",
+    "RecordingSession",
+    "record_function",
+    "record_operations",
+]
 
 
 @dataclass(frozen=True)
@@ -84,11 +90,15 @@ def operation_name(operation: ops.MigrateOperation) -> str:
 
 def table_of(operation: ops.MigrateOperation) -> tuple[str | None, str | None]:
     """The (table, schema) an operation acts on, when it acts on one."""
-    table = getattr(operation, "table_name", None) or getattr(operation, "source_table", None)
+    # ``is None`` tests, not ``or``: a stand-in name (unresolved import) is falsy but real.
+    table = getattr(operation, "table_name", None)
     if table is None:
-        bulk = getattr(operation, "table", None)
-        table = getattr(bulk, "name", None)
-    schema = getattr(operation, "schema", None) or getattr(operation, "source_schema", None)
+        table = getattr(operation, "source_table", None)
+    if table is None:
+        table = getattr(getattr(operation, "table", None), "name", None)
+    schema = getattr(operation, "schema", None)
+    if schema is None:
+        schema = getattr(operation, "kw", {}).get("source_schema")
     return (str(table) if table is not None else None), (
         str(schema) if schema is not None else None
     )
@@ -478,6 +488,33 @@ class RecordingSession:
             recorder.recording.error = f"{type(exc).__name__}: {exc}"
             recorder.recording.error_line = _error_line(exc, path)
         return recorder.recording
+
+
+def record_operations(
+    operations: Iterable[ops.MigrateOperation],
+    *,
+    direction: Direction = "upgrade",
+    new_tables: Iterable[str] = (),
+    autocommit: bool = False,
+) -> Recording:
+    """Record operation objects that come from no file (autogenerate output, the public API).
+
+    They go through the same bookkeeping as ops a revision makes (SQL parsing, COMMIT tracking,
+    tables created earlier), so a danger is judged the same way wherever it comes from.
+    """
+    context = _RecordingMigrationContext(_PG_DIALECT, None, dict(_CONTEXT_OPTS), None)
+    recorder = _Recorder("<operations>", direction, context)
+    context.recorder = recorder
+    recorder.new_tables.update((None, table) for table in new_tables)
+    recorder.autocommit_depth = 1 if autocommit else 0
+    pending = list(operations)
+    while pending:
+        operation = pending.pop(0)
+        if isinstance(operation, ops.OpContainer):
+            pending[:0] = list(operation.ops)
+        else:
+            recorder.record(operation)
+    return recorder.recording
 
 
 def record_function(

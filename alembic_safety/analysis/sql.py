@@ -26,6 +26,7 @@ from alembic_safety.analysis.ops import (
     AddConstraintUsingIndexOp,
     AddEnumValueOp,
     AddExclusionConstraintOp,
+    CreateViewOp,
     DeleteRowsOp,
     InsertRowsOp,
     LockTableOp,
@@ -501,6 +502,14 @@ def is_batched(where: Any) -> bool:
     return visitor.found
 
 
+def _create_view(node: ast.ViewStmt) -> _Info:
+    view, schema = _relation(node.view)
+    info = _Info()
+    if view is not None:
+        info.operations.append(CreateViewOp(view, schema=schema))
+    return info
+
+
 def _update(node: ast.UpdateStmt) -> _Info:
     table, schema = _relation(node.relation)
     has_where = node.whereClause is not None
@@ -647,6 +656,7 @@ _TRANSLATORS: dict[type[Any], Callable[[Any], _Info]] = {
     ast.CreateTrigStmt: _create_trigger,
     ast.AlterEnumStmt: _alter_enum,
     ast.InsertStmt: _insert,
+    ast.ViewStmt: _create_view,
 }
 
 

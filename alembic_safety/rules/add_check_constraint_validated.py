@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord, compile_sql
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -66,7 +66,7 @@ class AddCheckConstraintValidated(Rule):
             "an ACCESS EXCLUSIVE lock",
             help=(
                 f"op.create_check_constraint({py(name)}, {py(record.table)}, {py(condition)}, "
-                "postgresql_not_valid=True)\n"
+                f"postgresql_not_valid=True{schema_kw(record)})\n"
                 "# in a later revision:\n"
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")'
             ),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import sqlalchemy as sa
 from alembic.operations import ops
 
 from alembic_safety.analysis.recorder import OpRecord
@@ -14,9 +16,20 @@ from alembic_safety.rules.common import (
     default_sql,
     py,
     qualified,
-    table_args,
+    schema_kw,
     volatile_functions,
 )
+
+
+def _renders_as_serial(column: sa.Column[Any]) -> bool:
+    """Alembic renders an autoincrementing integer primary key column as SERIAL (nextval)."""
+    return (
+        column.primary_key
+        and isinstance(column.type, sa.Integer)
+        and column.autoincrement in (True, "auto")
+        and column.server_default is None
+        and column.identity is None
+    )
 
 
 @registry.register
@@ -70,20 +83,25 @@ class AddColumnVolatileDefault(Rule):
         assert isinstance(operation, ops.AddColumnOp)
         column = operation.column
         default = default_sql(column.server_default)
+        if default is None and _renders_as_serial(column):
+            default = f"nextval('{record.table}_{column.name}_seq'::regclass)"
         if default is None:
             return
+        if column.identity is not None or column.computed is not None:
+            return  # AS103 covers identity and generated columns
         volatile = volatile_functions(default)
         if not volatile:
             return
         table = qualified(record.table, record.schema)
+        sk = schema_kw(record)
         yield Violation(
             message=f'column "{column.name}" on existing table "{table}" has a volatile default '
             f"({', '.join(f'{v}()' for v in volatile)}): PostgreSQL rewrites the whole table "
             "under an ACCESS EXCLUSIVE lock",
             help=(
-                f"op.add_column({table_args(record)}, {column_code(column, nullable=True)})\n"
-                f"op.alter_column({table_args(record)}, {py(column.name)}, "
-                f"server_default=sa.text({py(default)}))\n"
+                f"op.add_column({py(record.table)}, {column_code(column, nullable=True)}{sk})\n"
+                f"op.alter_column({py(record.table)}, {py(column.name)}, "
+                f"server_default=sa.text({py(default)}){sk})\n"
                 "# then backfill existing rows in batches (keyset on the primary key) in a "
                 "separate revision"
             ),

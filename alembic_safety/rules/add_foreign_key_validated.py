@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -63,6 +63,8 @@ class AddForeignKeyValidated(Rule):
         if operation.kw.get("postgresql_not_valid"):
             return
         table = qualified(record.table, record.schema)
+        referent = operation.kw.get("referent_schema")
+        referent_schema = f", referent_schema={py(referent)}" if referent else ""
         name = operation.constraint_name or f"fk_{record.table}_{operation.referent_table}"
         yield Violation(
             message=f'adding foreign key "{name}" on existing table "{table}" scans it while '
@@ -70,7 +72,8 @@ class AddForeignKeyValidated(Rule):
             help=(
                 f"op.create_foreign_key({py(name)}, {py(record.table)}, "
                 f"{py(operation.referent_table)}, {py(list(operation.local_cols))}, "
-                f"{py(list(operation.remote_cols))}, postgresql_not_valid=True)\n"
+                f"{py(list(operation.remote_cols))}, postgresql_not_valid=True"
+                f"{schema_kw(record, 'source_schema')}{referent_schema})\n"
                 "# in a later revision:\n"
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")'
             ),

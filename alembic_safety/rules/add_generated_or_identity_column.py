@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw, type_code
 
 
 @registry.register
@@ -69,6 +69,6 @@ class AddGeneratedOrIdentityColumn(Rule):
                 f"# add {py(column.name)} as a plain nullable column, a trigger fills new rows,\n"
                 f"# backfill existing rows in batches, then add constraints NOT VALID + VALIDATE\n"
                 f"op.add_column({py(record.table)}, sa.Column({py(column.name)}, "
-                f"sa.{py(column.type)}, nullable=True))"
+                f"{type_code(column.type)}, nullable=True){schema_kw(record)})"
             ),
         )

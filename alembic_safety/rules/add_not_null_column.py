@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import column_code, py, qualified, table_args
+from alembic_safety.rules.common import column_code, py, qualified, schema_kw
 
 
 @registry.register
@@ -59,9 +59,10 @@ class AddNotNullColumnWithoutDefault(Rule):
     lock = "ACCESS EXCLUSIVE"
     rewrites = False
     fixable = True
+    # On an empty table the statement succeeds, so its lock can be observed; with rows it fails.
     verification = Verification(
-        setup="CREATE TABLE t (id bigserial PRIMARY KEY); INSERT INTO t DEFAULT VALUES;",
-        statement="ALTER TABLE t ADD COLUMN c int",
+        setup="CREATE TABLE t (id bigserial PRIMARY KEY);",
+        statement="ALTER TABLE t ADD COLUMN c int NOT NULL",
     )
 
     def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
@@ -74,17 +75,18 @@ class AddNotNullColumnWithoutDefault(Rule):
             return
         table = qualified(record.table, record.schema)
         name = column.name
+        sk = schema_kw(record)
         yield Violation(
             message=f'adding NOT NULL column "{name}" without a default to existing table '
             f'"{table}" fails as soon as the table has rows',
             help=(
-                f"op.add_column({table_args(record)}, {column_code(column, nullable=True)})\n"
+                f"op.add_column({py(record.table)}, {column_code(column, nullable=True)}{sk})\n"
                 f"# backfill in batches, then in a later revision:\n"
                 f'op.create_check_constraint("ck_{record.table}_{name}_not_null", '
-                f'{py(record.table)}, "{name} IS NOT NULL", postgresql_not_valid=True)\n'
+                f'{py(record.table)}, "{name} IS NOT NULL", postgresql_not_valid=True{sk})\n'
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT '
                 f'ck_{record.table}_{name}_not_null")\n'
-                f"op.alter_column({table_args(record)}, {py(name)}, nullable=False)\n"
-                f'op.drop_constraint("ck_{record.table}_{name}_not_null", {py(record.table)})'
+                f"op.alter_column({py(record.table)}, {py(name)}, nullable=False{sk})\n"
+                f'op.drop_constraint("ck_{record.table}_{name}_not_null", {py(record.table)}{sk})'
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -66,7 +66,7 @@ class AddPrimaryKey(Rule):
                 "with op.get_context().autocommit_block():\n"
                 f"    op.create_index({py(name)}, {py(record.table)}, "
                 f"{py(list(operation.columns))}, "
-                "unique=True, postgresql_concurrently=True)\n"
+                f"unique=True, postgresql_concurrently=True{schema_kw(record)})\n"
                 f'op.execute("ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY USING INDEX '
                 f'{name}")'
             ),

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -45,7 +45,7 @@ class AddUniqueConstraint(Rule):
     code = "AS110"
     name = "add-unique-constraint"
     risk = Risk.HIGH
-    operations = (ops.CreateUniqueConstraintOp,)
+    operations = (ops.CreateUniqueConstraintOp, ops.AddColumnOp)
     lock = "ACCESS EXCLUSIVE"
     rewrites = False
     fixable = True
@@ -56,17 +56,24 @@ class AddUniqueConstraint(Rule):
 
     def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
         operation = record.operation
-        assert isinstance(operation, ops.CreateUniqueConstraintOp)
+        if isinstance(operation, ops.AddColumnOp):
+            if not operation.column.unique:
+                return
+            columns = [str(operation.column.name)]
+            name = f"uq_{record.table}_{operation.column.name}"
+        else:
+            assert isinstance(operation, ops.CreateUniqueConstraintOp)
+            columns = list(operation.columns)
+            name = str(operation.constraint_name or f"uq_{record.table}_{'_'.join(columns)}")
         table = qualified(record.table, record.schema)
-        name = operation.constraint_name or f"uq_{record.table}_{'_'.join(operation.columns)}"
         yield Violation(
             message=f'adding UNIQUE constraint "{name}" on existing table "{table}" builds its '
             "index under an ACCESS EXCLUSIVE lock",
             help=(
                 "with op.get_context().autocommit_block():\n"
                 f"    op.create_index({py(name)}, {py(record.table)}, "
-                f"{py(list(operation.columns))}, "
-                "unique=True, postgresql_concurrently=True)\n"
+                f"{py(columns)}, "
+                f"unique=True, postgresql_concurrently=True{schema_kw(record)})\n"
                 f'op.execute("ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX '
                 f'{name}")'
             ),

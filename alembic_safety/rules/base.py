@@ -9,8 +9,8 @@ through an ``isinstance`` ladder.
 
 from __future__ import annotations
 
+import inspect
 import re
-import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -221,7 +221,7 @@ class Rule:
 
     @classmethod
     def documentation(cls) -> str:
-        return textwrap.dedent(cls.__doc__ or "").strip()
+        return inspect.cleandoc(cls.__doc__ or "")
 
     @classmethod
     def summary(cls) -> str:

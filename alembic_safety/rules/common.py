@@ -60,6 +60,10 @@ def default_sql(default: Any) -> str | None:
     """SQL text of a server default (``DefaultClause``, text, function) or None."""
     if default is None or default is False:
         return None
+    if isinstance(default, sa.schema.FetchedValue) and not isinstance(
+        default, sa.schema.DefaultClause
+    ):
+        return None  # Identity, Computed, FetchedValue: not an expression default
     arg = getattr(default, "arg", default)
     if isinstance(arg, str):
         return "'" + arg.replace("'", "''") + "'"
@@ -109,11 +113,9 @@ def column_code(column: sa.Column[Any], *, nullable: bool | None = None) -> str:
     return f"sa.Column({', '.join(parts)})"
 
 
-def table_args(record: OpRecord) -> str:
-    """``"orders"`` or ``"orders", schema="shop"`` as written in op calls."""
-    if record.schema:
-        return f"{py(record.table)}, schema={py(record.schema)}"
-    return py(record.table)
+def schema_kw(record: OpRecord, keyword: str = "schema") -> str:
+    """``, schema="shop"`` for a schema-qualified table (the op call's last argument), or ""."""
+    return f", {keyword}={py(record.schema)}" if record.schema else ""
 
 
 def py(value: Any) -> str:

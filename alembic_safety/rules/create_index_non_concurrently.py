@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw, type_code
 
 
 def index_columns_code(operation: ops.CreateIndexOp) -> str:
@@ -50,7 +50,7 @@ class CreateIndexNonConcurrently(Rule):
     code = "AS106"
     name = "create-index-non-concurrently"
     risk = Risk.HIGH
-    operations = (ops.CreateIndexOp,)
+    operations = (ops.CreateIndexOp, ops.AddColumnOp)
     lock = "SHARE"
     rewrites = False
     fixable = True
@@ -61,6 +61,9 @@ class CreateIndexNonConcurrently(Rule):
 
     def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
         operation = record.operation
+        if isinstance(operation, ops.AddColumnOp):
+            yield from self._indexed_column(record, operation)
+            return
         assert isinstance(operation, ops.CreateIndexOp)
         if operation.kw.get("postgresql_concurrently"):
             return
@@ -72,6 +75,26 @@ class CreateIndexNonConcurrently(Rule):
             help=(
                 "with op.get_context().autocommit_block():\n"
                 f"    op.create_index({py(operation.index_name)}, {py(record.table)}, "
-                f"{index_columns_code(operation)}{unique}, postgresql_concurrently=True)"
+                f"{index_columns_code(operation)}{unique}, postgresql_concurrently=True"
+                f"{schema_kw(record)})"
+            ),
+        )
+
+    def _indexed_column(self, record: OpRecord, operation: ops.AddColumnOp) -> Iterator[Violation]:
+        """``sa.Column(..., index=True)`` in add_column: Alembic emits a plain CREATE INDEX."""
+        column = operation.column
+        if not column.index or column.unique:
+            return  # unique=True is AS110's (it becomes a UNIQUE constraint)
+        table = qualified(record.table, record.schema)
+        name = f"ix_{record.table}_{column.name}"
+        yield Violation(
+            message=f'index=True on new column "{column.name}" makes Alembic create index '
+            f'"{name}" on existing table "{table}" without CONCURRENTLY, blocking writes',
+            help=(
+                f"op.add_column({py(record.table)}, sa.Column({py(column.name)}, "
+                f"{type_code(column.type)}){schema_kw(record)})  # without index=True\n"
+                "with op.get_context().autocommit_block():\n"
+                f"    op.create_index({py(name)}, {py(record.table)}, {py([column.name])}, "
+                f"postgresql_concurrently=True{schema_kw(record)})"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -71,6 +71,6 @@ class DropColumn(Rule):
             help=(
                 f"# 1. release code that no longer reads or writes {record.table}.{column}\n"
                 "# 2. then, in a revision of its own deployed after that release:\n"
-                f"op.drop_column({py(record.table)}, {py(column)})"
+                f"op.drop_column({py(record.table)}, {py(column)}{schema_kw(record)})"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py
+from alembic_safety.rules.common import py, schema_kw
 
 
 @registry.register
@@ -64,6 +64,6 @@ class DropIndexNonConcurrently(Rule):
             help=(
                 "with op.get_context().autocommit_block():\n"
                 f"    op.drop_index({py(operation.index_name)}{table_arg}, "
-                "postgresql_concurrently=True, if_exists=True)"
+                f"postgresql_concurrently=True, if_exists=True{schema_kw(record)})"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -56,6 +56,6 @@ class DropTable(Rule):
             help=(
                 f"# release code that no longer uses {table}, back it up,\n"
                 "# then, in a revision of its own:\n"
-                f"op.drop_table({py(record.table)})"
+                f"op.drop_table({py(record.table)}{schema_kw(record)})"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -67,7 +67,7 @@ class RenameColumn(Rule):
             f'uses "{old}"',
             help=(
                 f"op.add_column({py(record.table)}, "
-                f"sa.Column({py(new_name)}, <type>, nullable=True))\n"
+                f"sa.Column({py(new_name)}, <type>, nullable=True){schema_kw(record)})\n"
                 f"# keep {new_name} = {old} with a trigger, backfill in batches, move the code to "
                 f"{py(new_name)},\n# then drop {py(old)} in a later release"
             ),

@@ -6,10 +6,21 @@ from collections.abc import Iterator
 
 from alembic.operations import ops
 
+from alembic_safety.analysis.ops import CreateViewOp
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified
+from alembic_safety.rules.common import py, qualified, schema_kw
+
+
+def _old_name_kept_as_view(record: OpRecord, context: RuleContext) -> bool:
+    """The documented safe pattern: a view under the old name created later in the revision."""
+    return any(
+        isinstance(later.operation, CreateViewOp)
+        and later.operation.view_name == record.table
+        and later.operation.schema == record.schema
+        for later in context.recording.records[record.index + 1 :]
+    )
 
 
 @registry.register
@@ -57,13 +68,15 @@ class RenameTable(Rule):
     def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
         operation = record.operation
         assert isinstance(operation, ops.RenameTableOp)
+        if _old_name_kept_as_view(record, context):
+            return
         old = qualified(record.table, record.schema)
         new = operation.new_table_name
         yield Violation(
             message=f'renaming table "{old}" to "{new}" breaks running code that still uses '
             f'"{record.table}"',
             help=(
-                f"op.rename_table({py(record.table)}, {py(new)})\n"
+                f"op.rename_table({py(record.table)}, {py(new)}{schema_kw(record)})\n"
                 f'op.execute("CREATE VIEW {old} AS SELECT * FROM {new}")'
                 "  # updatable; drop it in a later release"
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.analysis.standins import is_stand_in
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified, type_code
+from alembic_safety.rules.common import py, qualified, schema_kw, type_code
 
 
 def _pg_type(type_: Any) -> str | None:
@@ -32,6 +33,24 @@ def _is_string(type_: Any) -> bool:
 
 def _is_timestamp(type_: Any) -> bool:
     return isinstance(type_, sa.DateTime)
+
+
+_PLAIN_USING = re.compile(
+    r'^\(*\s*"?(?P<column>\w+)"?\s*\)*\s*(::\s*[\w\s(),]+?)?\s*\)*$|'
+    r'^CAST\s*\(\s*"?(?P<cast_column>\w+)"?\s+AS\s+[\w\s(),]+\)$',
+    re.IGNORECASE,
+)
+
+
+def plain_using(using: str | None, column: str) -> bool:
+    """True for ``USING col`` / ``USING col::newtype`` / ``CAST(col AS newtype)``: the same
+    conversion as without USING, so it rewrites only when the type change itself does."""
+    if not using:
+        return False
+    match = _PLAIN_USING.match(using.strip())
+    if match is None:
+        return False
+    return (match.group("column") or match.group("cast_column")) == column
 
 
 def rewrite_reason(
@@ -97,7 +116,8 @@ class RewritingTypeChange(Rule):
     Flags `op.alter_column(..., type_=...)` / `ALTER COLUMN ... TYPE` on an existing table unless
     the change is one PostgreSQL does in the catalog only: `varchar(n)` → `varchar(m ≥ n)`,
     `varchar` → `text`, `numeric(p,s)` → `numeric(p' ≥ p, s)`, or `timestamp` → `timestamptz`
-    with a UTC session time zone (12+). Any `USING` clause rewrites.
+    with a UTC session time zone (12+). A `USING` clause other than a plain cast of the column
+    (`USING col::newtype`) rewrites.
 
     ## Why is this bad?
     A rewrite copies the whole table and rebuilds every index while holding ACCESS EXCLUSIVE:
@@ -143,6 +163,8 @@ class RewritingTypeChange(Rule):
         if new is None:
             return
         using = operation.kw.get("postgresql_using")
+        if plain_using(using, operation.column_name):
+            using = None
         timezone = (context.facts.settings.get("timezone") or "").strip("'\" ").upper()
         reason = rewrite_reason(
             operation.existing_type,
@@ -155,16 +177,17 @@ class RewritingTypeChange(Rule):
             return
         table = qualified(record.table, record.schema)
         column = operation.column_name
+        sk = schema_kw(record)
         yield Violation(
             message=f'changing the type of "{table}.{column}" rewrites the table under an ACCESS '
             f"EXCLUSIVE lock: {reason}",
             help=(
                 f"op.add_column({py(record.table)}, sa.Column({py(column + '_new')}, "
-                f"{type_code(new)}, nullable=True))\n"
+                f"{type_code(new)}, nullable=True){sk})\n"
                 f"# keep {column}_new in sync with a trigger, backfill in batches, then swap:\n"
                 f"op.alter_column({py(record.table)}, {py(column)}, "
-                f"new_column_name={py(column + '_old')})\n"
+                f"new_column_name={py(column + '_old')}{sk})\n"
                 f"op.alter_column({py(record.table)}, {py(column + '_new')}, "
-                f"new_column_name={py(column)})"
+                f"new_column_name={py(column)}{sk})"
             ),
         )

@@ -9,7 +9,7 @@ from alembic.operations import ops
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
-from alembic_safety.rules.common import py, qualified, table_args
+from alembic_safety.rules.common import py, qualified, schema_kw
 
 
 @registry.register
@@ -71,16 +71,17 @@ class SetNotNull(Rule):
             return
         table = qualified(record.table, record.schema)
         check = f"ck_{record.table}_{column}_not_null"
+        sk = schema_kw(record)
         yield Violation(
             message=f'SET NOT NULL on "{table}.{column}" scans the whole table under an ACCESS '
             "EXCLUSIVE lock",
             help=(
                 f"op.create_check_constraint({py(check)}, {py(record.table)}, "
-                f'"{column} IS NOT NULL", postgresql_not_valid=True)\n'
+                f'"{column} IS NOT NULL", postgresql_not_valid=True{sk})\n'
                 "# in a later revision (VALIDATE takes SHARE UPDATE EXCLUSIVE only):\n"
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT {check}")\n'
-                f"op.alter_column({table_args(record)}, {py(column)}, nullable=False)"
+                f"op.alter_column({py(record.table)}, {py(column)}, nullable=False{sk})"
                 "  # no scan on PostgreSQL 12+\n"
-                f"op.drop_constraint({py(check)}, {py(record.table)})"
+                f"op.drop_constraint({py(check)}, {py(record.table)}{sk})"
             ),
         )
