@@ -6,6 +6,7 @@ and returns the exit code. Never touches a database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -86,7 +87,10 @@ def run_check(
         files, search = discover_from_config(config)
     # Files named one by one (pre-commit passes the changed ones) are part of a larger history.
     partial = bool(paths) and not any(Path(p).is_dir() for p in paths)
-    history = load_history(files, search, partial=partial)
+    # Revision files (and env.py) may print(); stdout is kept for the report, so JSON stays
+    # parseable.
+    with contextlib.redirect_stdout(sys.stderr):
+        history = load_history(files, search, partial=partial)
     selected = select_range(history, settings.revision_range) if settings.revision_range else None
     analyzer = Analyzer(
         target_version=settings.target_version,
@@ -98,7 +102,8 @@ def run_check(
         use_models=settings.use_models,
     )
     try:
-        reports = analyzer.assess_history(history, selected, progress=progress)
+        with contextlib.redirect_stdout(sys.stderr):
+            reports = analyzer.assess_history(history, selected, progress=progress)
     finally:
         progress.clear()
     if settings.format == "json":

@@ -6,9 +6,11 @@ revision files → RevisionScript → [OpRecord] → rules → [Finding] → Rev
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.operations import ops
@@ -65,10 +67,20 @@ def _update_facts(facts: SchemaFacts, record: OpRecord) -> None:
         column = not_null_check_column(operation)
         if column is None:
             return
+        facts.not_null_checks[(record.table, str(operation.constraint_name))] = column
         if operation.kw.get("postgresql_not_valid"):
             facts.pending_not_null[(record.table, str(operation.constraint_name))] = column
         else:
             facts.validated_not_null.add((record.table, column))
+    elif isinstance(operation, ops.DropConstraintOp) and record.table:
+        dropped = facts.not_null_checks.pop((record.table, str(operation.constraint_name)), None)
+        if dropped is not None:
+            facts.pending_not_null.pop((record.table, str(operation.constraint_name)), None)
+            still_checked = (record.table, dropped) in {
+                (table, column) for (table, _name), column in facts.not_null_checks.items()
+            }
+            if not still_checked:
+                facts.validated_not_null.discard((record.table, dropped))
     elif isinstance(operation, ValidateConstraintOp) and record.table:
         column = facts.pending_not_null.pop((record.table, operation.constraint_name), None)
         if column is not None:
@@ -101,6 +113,37 @@ def _finding(
         table=violation.table or table,
         escalation=rule.escalation,
     )
+
+
+def _direction_function(module: Any, direction: Direction) -> Callable[[], Any] | None:
+    """The revision's ``upgrade``/``downgrade``, callable without arguments.
+
+    Alembic's multidb template defines ``upgrade(engine_name)`` which dispatches to
+    ``upgrade_<engine>()``: those are run one after the other instead.
+    """
+    function = getattr(module, direction, None)
+    if not callable(function):
+        return None
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return function  # type: ignore[no-any-return]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not any(p.default is p.empty and p.kind in positional for p in parameters):
+        return function  # type: ignore[no-any-return]
+    per_engine = [
+        value
+        for name, value in sorted(vars(module).items())
+        if name.startswith(f"{direction}_") and callable(value)
+    ]
+    if not per_engine:
+        return function  # type: ignore[no-any-return]
+
+    def run_every_engine() -> None:
+        for engine_function in per_engine:
+            engine_function()
+
+    return run_every_engine
 
 
 class Analyzer:
@@ -138,6 +181,13 @@ class Analyzer:
         self._use_models = use_models and config is not None
         self._models: MetaData | None = None
         self._models_loaded = False
+
+    def _facts_snapshot(self) -> SchemaFacts:
+        """Schema facts as they stand now, for a direction that must not change them."""
+        return SchemaFacts(
+            validated_not_null=set(self.facts.validated_not_null),
+            not_null_checks=dict(self.facts.not_null_checks),
+        )
 
     def models(self) -> MetaData | None:
         """env.py's ``target_metadata``, loaded once without a database (None if unavailable)."""
@@ -222,7 +272,7 @@ class Analyzer:
         findings: list[Finding] = []
         errors: list[str] = []
         upgrade = self._record(script, "upgrade", search_paths, errors)
-        facts_before = SchemaFacts(validated_not_null=set(self.facts.validated_not_null))
+        facts_before = self._facts_snapshot()
         self.facts.settings = {}
         models = self.models()
         self._run_rules(
@@ -237,7 +287,7 @@ class Analyzer:
             context = RuleContext(
                 self.target_version,
                 downgrade,
-                SchemaFacts(validated_not_null=set(self.facts.validated_not_null)),
+                self._facts_snapshot(),
                 made_by_upgrade=UpgradeProducts.of(upgrade.records),
                 models=models,
             )
@@ -271,8 +321,8 @@ class Analyzer:
         search_paths: Sequence[Path],
         errors: list[str],
     ) -> Recording:
-        function = getattr(script.module, direction, None)
-        if not callable(function):
+        function = _direction_function(script.module, direction)
+        if function is None:
             recording = Recording(direction)
             if direction == "upgrade":
                 errors.append("no upgrade() function")

@@ -201,7 +201,7 @@ def execute_module(script: RevisionScript, search_paths: Sequence[Path] = ()) ->
             spec.loader.exec_module(module)
     except SyntaxError as exc:
         script.error = f"syntax error line {exc.lineno}: {exc.msg}"
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         script.error = f"cannot import: {type(exc).__name__}: {exc}"
     else:
         script.module = module

@@ -9,7 +9,8 @@ just means the models are unavailable.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
+from sqlalchemy.engine import Engine
 
 from alembic_safety.analysis.recorder import clear_proxy, install_proxy
 from alembic_safety.analysis.standins import tolerant_imports
@@ -56,6 +58,44 @@ def _as_metadata(value: Any) -> MetaData | None:
     return None
 
 
+class _NoDatabaseInCheckMode(RuntimeError):
+    """Raised when env.py tries to connect while only its models are wanted."""
+
+
+@contextmanager
+def no_connections() -> Iterator[None]:
+    """Make every attempt to open a database connection fail, for code run in check mode.
+
+    env.py files sometimes connect outside their online/offline split (listing tenant schemas,
+    reading settings from a table); check mode promises never to touch a database.
+    """
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise _NoDatabaseInCheckMode("alembic-safety check never connects to a database")
+
+    patches: list[tuple[Any, str, Any]] = [
+        (Engine, "connect", refuse),
+        (Engine, "raw_connection", refuse),
+    ]
+    try:
+        import psycopg
+
+        patches.append((psycopg, "connect", refuse))
+        patches.append((psycopg.Connection, "connect", classmethod(refuse)))
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    saved = [
+        (owner, name, owner.__dict__.get(name, getattr(owner, name))) for owner, name, _ in patches
+    ]
+    for owner, name, replacement in patches:
+        setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
 def load_target_metadata(config: Config) -> MetaData | None:
     """env.py's ``target_metadata``, or None when env.py cannot be run offline."""
     try:
@@ -68,7 +108,7 @@ def load_target_metadata(config: Config) -> MetaData | None:
         saved = getattr(alembic.context, "_proxy", None)
         install_proxy(probe, EnvironmentContext)
         try:
-            with tolerant_imports(lambda _name, _why: None, search):
+            with no_connections(), tolerant_imports(lambda _name, _why: None, search):
                 code = compile(env_path.read_text(encoding="utf-8"), str(env_path), "exec")
                 exec(code, {"__file__": str(env_path), "__name__": "alembic_safety_env"})
         finally:

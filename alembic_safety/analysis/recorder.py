@@ -63,6 +63,8 @@ class OpRecord:
     sql: ParsedSql | None = None
     #: For operations derived from raw SQL: the statement they came from.
     from_sql: str | None = None
+    #: How many statements the SQL string held (several run as one implicit transaction).
+    statement_count: int = 1
 
     @property
     def line(self) -> int | None:
@@ -368,7 +370,6 @@ class _Recorder:
         self.context = context
         self.recording = Recording(direction)
         self.autocommit_depth = 0
-        self.sql_autocommit = False
         self.new_tables: set[tuple[str | None, str]] = set()
         self.connection = RecordingConnection(self)
 
@@ -394,7 +395,13 @@ class _Recorder:
             self._replace_last_sql(parsed)
             for statement in parsed.statements:
                 for derived in statement.operations:
-                    self._append(derived, lines, in_batch=in_batch, from_sql=statement.text)
+                    self._append(
+                        derived,
+                        lines,
+                        in_batch=in_batch,
+                        from_sql=statement.text,
+                        statement_count=len(parsed.statements),
+                    )
         if isinstance(operation, ops.CreateTableOp):
             return operation.to_table(self.context)
         return None
@@ -410,23 +417,27 @@ class _Recorder:
         *,
         in_batch: bool,
         from_sql: str | None = None,
+        statement_count: int = 1,
     ) -> None:
         table, schema = table_of(operation)
         key = (schema, table) if table is not None else None
         is_new = key in self.new_tables if key else False
-        if isinstance(operation, TransactionControlOp):
-            self.sql_autocommit = operation.kind == "commit"
+        # ``op.execute("COMMIT")`` ends the transaction but does not leave transactional mode:
+        # SQLAlchemy with psycopg 3 opens the next one at once (proved on the server by
+        # tests/test_no_database_touched.py), so it is a boundary for "same transaction" rules,
+        # never an autocommit block.
         record = OpRecord(
             operation=operation,
             direction=self.direction,
             index=len(self.recording.records),
             lines=lines,
-            in_autocommit=self.autocommit_depth > 0 or self.sql_autocommit,
+            in_autocommit=self.autocommit_depth > 0,
             in_batch=in_batch,
             table=table,
             schema=schema,
             table_is_new=is_new,
             from_sql=from_sql,
+            statement_count=statement_count,
         )
         self.recording.records.append(record)
         if isinstance(operation, ops.CreateTableOp) and key:
@@ -484,7 +495,7 @@ class RecordingSession:
         self.operations._recorder = recorder
         try:
             function()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a revision may even call sys.exit()
             recorder.recording.error = f"{type(exc).__name__}: {exc}"
             recorder.recording.error_line = _error_line(exc, path)
         return recorder.recording

@@ -91,6 +91,10 @@ def parse(sql: str) -> ParsedSql:
             raw = parse_sql(_neutralise_params(text))
         except ParseError:
             return ParsedSql(text=sql, error=str(first_error))
+        except Exception as exc:  # e.g. text the parser cannot even encode
+            return ParsedSql(text=sql, error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        return ParsedSql(text=sql, error=f"{type(exc).__name__}: {exc}")
     statements = tuple(_statement(text, item) for item in raw)
     operations = tuple(op for statement in statements for op in statement.operations)
     return ParsedSql(text=sql, statements=statements, operations=operations)
@@ -103,6 +107,7 @@ def _statement(text: str, raw: ast.RawStmt) -> SqlStatement:
     statement_text = text[start:end].strip()
     translate = _TRANSLATORS.get(type(node))
     info = translate(node) if translate else _Info()
+    info.operations[:0] = _cte_operations(node)
     return SqlStatement(
         text=statement_text,
         kind=type(node).__name__,
@@ -113,6 +118,18 @@ def _statement(text: str, raw: ast.RawStmt) -> SqlStatement:
         has_where=info.has_where,
         operations=tuple(info.operations),
     )
+
+
+def _cte_operations(node: Any) -> list[ops.MigrateOperation]:
+    """Data-modifying CTEs (``WITH gone AS (DELETE FROM t ...) SELECT ...``) act like statements."""
+    made: list[ops.MigrateOperation] = []
+    with_clause = getattr(node, "withClause", None)
+    for cte in getattr(with_clause, "ctes", None) or ():
+        query = getattr(cte, "ctequery", None)
+        translate = _TRANSLATORS.get(type(query))
+        if translate is not None and not isinstance(query, ast.SelectStmt):
+            made.extend(translate(query).operations)
+    return made
 
 
 @dataclass
@@ -222,6 +239,7 @@ def _column_from_def(table: str, column_def: ast.ColumnDef) -> sa.Column[Any]:
     nullable = True
     server_default: Any = None
     extras: list[Any] = []
+    extras_kw: dict[str, Any] = {}
     for constraint in column_def.constraints or ():
         kind = constraint.contype
         if kind == enums.ConstrType.CONSTR_NOTNULL:
@@ -235,6 +253,8 @@ def _column_from_def(table: str, column_def: ast.ColumnDef) -> sa.Column[Any]:
             extras.append(sa.Computed(sa.text(deparse(constraint.raw_expr)), persisted=True))
         elif kind == enums.ConstrType.CONSTR_PRIMARY:
             nullable = False
+        elif kind == enums.ConstrType.CONSTR_UNIQUE:
+            extras_kw["unique"] = True
     if column_def.typeName is not None and _is_serial(column_def.typeName):
         server_default = sa.text(f"nextval('{table}_{column_def.colname}_seq'::regclass)")
         nullable = False
@@ -244,7 +264,13 @@ def _column_from_def(table: str, column_def: ast.ColumnDef) -> sa.Column[Any]:
         else sa.types.NullType()
     )
     return sa.Column(
-        column_def.colname, type_, *extras, nullable=nullable, server_default=server_default
+        column_def.colname,
+        type_,
+        *extras,
+        nullable=nullable,
+        server_default=server_default,
+        autoincrement=False,  # SQL says exactly what it adds; no implicit SERIAL
+        **extras_kw,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,14 @@ from alembic_safety.rules.common import (
     schema_kw,
     volatile_functions,
 )
+
+_NEXTVAL = re.compile(r"nextval\(\s*'(?P<sequence>[\w.\"]+)'", re.IGNORECASE)
+
+
+def _sequence_of(default: str) -> str | None:
+    """The sequence a ``nextval('seq')`` default draws from (SERIAL columns create their own)."""
+    match = _NEXTVAL.search(default)
+    return match.group("sequence") if match else None
 
 
 def _renders_as_serial(column: sa.Column[Any]) -> bool:
@@ -71,7 +80,6 @@ class AddColumnVolatileDefault(Rule):
     operations = (ops.AddColumnOp,)
     lock = "ACCESS EXCLUSIVE"
     rewrites = True
-    min_version = 11
     fixable = True
     verification = Verification(
         setup="CREATE TABLE t (id bigserial PRIMARY KEY); INSERT INTO t DEFAULT VALUES;",
@@ -90,16 +98,27 @@ class AddColumnVolatileDefault(Rule):
         if column.identity is not None or column.computed is not None:
             return  # AS103 covers identity and generated columns
         volatile = volatile_functions(default)
-        if not volatile:
+        if volatile:
+            why = f"a volatile default ({', '.join(f'{v}()' for v in volatile)})"
+        elif context.target_version < 11:
+            why = "a default, which before PostgreSQL 11 is written into every row"
+        else:
             return
         table = qualified(record.table, record.schema)
         sk = schema_kw(record)
+        sequence = _sequence_of(default)
+        create_sequence = (
+            f'op.execute("CREATE SEQUENCE IF NOT EXISTS {sequence} OWNED BY '
+            f'{table}.{column.name}")\n'
+            if sequence
+            else ""
+        )
         yield Violation(
-            message=f'column "{column.name}" on existing table "{table}" has a volatile default '
-            f"({', '.join(f'{v}()' for v in volatile)}): PostgreSQL rewrites the whole table "
-            "under an ACCESS EXCLUSIVE lock",
+            message=f'column "{column.name}" on existing table "{table}" has {why}: '
+            "PostgreSQL rewrites the whole table under an ACCESS EXCLUSIVE lock",
             help=(
                 f"op.add_column({py(record.table)}, {column_code(column, nullable=True)}{sk})\n"
+                f"{create_sequence}"
                 f"op.alter_column({py(record.table)}, {py(column.name)}, "
                 f"server_default=sa.text({py(default)}){sk})\n"
                 "# then backfill existing rows in batches (keyset on the primary key) in a "

@@ -80,6 +80,8 @@ class SchemaFacts:
 
     #: (table, column) pairs with a validated ``CHECK (col IS NOT NULL)``.
     validated_not_null: set[tuple[str, str]] = field(default_factory=set)
+    #: (table, constraint) -> column of every ``CHECK (col IS NOT NULL)``, to forget dropped ones.
+    not_null_checks: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (table, constraint) -> column, of ``CHECK (col IS NOT NULL) NOT VALID`` not yet validated.
     pending_not_null: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Session settings made by ``SET`` earlier in the current revision (name -> value).
@@ -88,44 +90,32 @@ class SchemaFacts:
 
 @dataclass(frozen=True)
 class UpgradeProducts:
-    """Names of the objects a revision's upgrade created."""
+    """Tables and columns a revision's upgrade created (their removal is the rollback)."""
 
     tables: frozenset[str] = frozenset()
     columns: frozenset[tuple[str, str]] = frozenset()
-    indexes: frozenset[str] = frozenset()
-    constraints: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, records: Iterable[OpRecord]) -> UpgradeProducts:
         tables: set[str] = set()
         columns: set[tuple[str, str]] = set()
-        indexes: set[str] = set()
-        constraints: set[str] = set()
         for record in records:
             operation = record.operation
             if isinstance(operation, ops.CreateTableOp) and record.table:
                 tables.add(record.table)
+            elif isinstance(operation, ops.RenameTableOp) and record.table in tables:
+                tables.add(str(operation.new_table_name))
             elif isinstance(operation, ops.AddColumnOp) and record.table:
                 columns.add((record.table, str(operation.column.name)))
-            elif isinstance(operation, ops.CreateIndexOp) and operation.index_name:
-                indexes.add(str(operation.index_name))
-            elif isinstance(operation, ops.AddConstraintOp):
-                name = getattr(operation, "constraint_name", None)
-                if name:
-                    constraints.add(str(name))
-        return cls(
-            frozenset(tables), frozenset(columns), frozenset(indexes), frozenset(constraints)
-        )
+        return cls(frozenset(tables), frozenset(columns))
 
     def covers(self, operation: MigrateOperation, table: str | None) -> bool:
         if table is not None and table in self.tables:
             return True
         if isinstance(operation, ops.DropColumnOp) and table is not None:
             return (table, str(operation.column_name)) in self.columns
-        if isinstance(operation, ops.DropIndexOp):
-            return str(operation.index_name) in self.indexes
-        if isinstance(operation, ops.DropConstraintOp):
-            return str(operation.constraint_name) in self.constraints
+        # An index or constraint drop on a table that already existed still locks that table
+        # (ACCESS EXCLUSIVE), so only what the upgrade created *with its table* is exempt.
         return False
 
 
@@ -144,9 +134,10 @@ class RuleContext:
     def undoes_upgrade(self, record: OpRecord) -> bool:
         """True when a downgrade op only touches or removes what this revision's upgrade made.
 
-        Dropping the table, column, index or constraint the upgrade created (and anything done
-        to a table the upgrade created) is the rollback itself, not a new danger; reversing a
-        type change or a rename still is, and stays flagged.
+        Dropping the table or column the upgrade created (and anything done to a table the
+        upgrade created) is the rollback itself, not a new danger. Reversing a type change or a
+        rename still is, and so is dropping an index from a table that already existed: that
+        drop locks the table like any other.
         """
         if record.direction != "downgrade":
             return False

@@ -65,7 +65,20 @@ class ConcurrentlyInTransaction(Rule):
             concurrently = bool(operation.kw.get("postgresql_concurrently"))  # type: ignore[attr-defined]
             verb = "CREATE INDEX" if isinstance(operation, ops.CreateIndexOp) else "DROP INDEX"
             what = f"{verb} CONCURRENTLY"
-        if not concurrently or record.in_autocommit:
+        if not concurrently:
+            return
+        if record.in_autocommit and record.statement_count > 1:
+            yield Violation(
+                message=f"{what} in a SQL string with {record.statement_count} statements: "
+                "PostgreSQL runs them as one implicit transaction, so it fails even inside "
+                "autocommit_block()",
+                help=(
+                    "with op.get_context().autocommit_block():\n"
+                    f'    op.execute("{record.from_sql}")  # alone in its own op.execute()'
+                ),
+            )
+            return
+        if record.in_autocommit:
             return
         yield Violation(
             message=f"{what} cannot run inside a transaction block; this migration fails unless "

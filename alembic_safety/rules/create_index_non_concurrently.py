@@ -13,7 +13,12 @@ from alembic_safety.rules.common import py, qualified, schema_kw, type_code
 
 
 def index_columns_code(operation: ops.CreateIndexOp) -> str:
-    return py([c if isinstance(c, str) else str(c) for c in operation.columns])
+    """``["email", sa.text("lower(name)")]``: names stay names, expressions stay expressions."""
+    items = [
+        py(column) if isinstance(column, str) else f"sa.text({py(str(column))})"
+        for column in operation.columns
+    ]
+    return f"[{', '.join(items)}]"
 
 
 @registry.register
