@@ -9,12 +9,13 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
 from alembic.operations import ops
-from sqlalchemy import MetaData
+from sqlalchemy import Column, MetaData
 
 from alembic_safety.analysis.ops import SetConfigOp, ValidateConstraintOp
 from alembic_safety.analysis.recorder import (
@@ -28,6 +29,7 @@ from alembic_safety.loading import History, RevisionScript, load_history
 from alembic_safety.risk import DEFAULT_TARGET_VERSION, Direction, Finding, RevisionReport, Risk
 from alembic_safety.rules import registry
 from alembic_safety.rules.base import (
+    CheckFact,
     RevisionContext,
     Rule,
     RuleContext,
@@ -42,6 +44,7 @@ __all__ = ["Analyzer"]
 SUPPRESSION_WITHOUT_REASON = "AS903"
 UNUSED_SUPPRESSION = "AS904"
 MULTIPLE_HEADS = "AS601"
+UNREACHABLE_REVISION = "AS602"
 
 _NOT_NULL_CHECK = re.compile(r'^\(*\s*"?(?P<column>\w+)"?\s+IS\s+NOT\s+NULL\s*\)*$', re.IGNORECASE)
 
@@ -58,33 +61,50 @@ def not_null_check_column(operation: ops.CreateCheckConstraintOp) -> str | None:
     return match.group("column") if match else None
 
 
+def _update_column_types(facts: SchemaFacts, record: OpRecord) -> None:
+    """Follow column types through creates, adds, type changes, renames and drops."""
+    operation, table, types = record.operation, record.table, facts.column_types
+    if table is None:
+        return
+    if isinstance(operation, ops.CreateTableOp):
+        for column in operation.columns:
+            if isinstance(column, Column):
+                types[(table, str(column.name))] = column.type
+    elif isinstance(operation, ops.AddColumnOp):
+        types[(table, str(operation.column.name))] = operation.column.type
+    elif isinstance(operation, ops.AlterColumnOp):
+        key = (table, str(operation.column_name))
+        if operation.modify_type is not None:
+            types[key] = operation.modify_type
+        if operation.modify_name and key in types:
+            types[(table, str(operation.modify_name))] = types.pop(key)
+    elif isinstance(operation, ops.DropColumnOp):
+        types.pop((table, str(operation.column_name)), None)
+    elif isinstance(operation, (ops.DropTableOp, ops.RenameTableOp)):
+        new = str(operation.new_table_name) if isinstance(operation, ops.RenameTableOp) else None
+        for key in [k for k in types if k[0] == table]:
+            value = types.pop(key)
+            if new is not None:
+                types[(new, key[1])] = value
+
+
 def _update_facts(facts: SchemaFacts, record: OpRecord) -> None:
     """Remember what this operation establishes for later ones (in upgrade order)."""
     operation = record.operation
+    _update_column_types(facts, record)
     if isinstance(operation, SetConfigOp):
         facts.settings[operation.name.lower()] = operation.value
     elif isinstance(operation, ops.CreateCheckConstraintOp) and record.table:
-        column = not_null_check_column(operation)
-        if column is None:
-            return
-        facts.not_null_checks[(record.table, str(operation.constraint_name))] = column
-        if operation.kw.get("postgresql_not_valid"):
-            facts.pending_not_null[(record.table, str(operation.constraint_name))] = column
-        else:
-            facts.validated_not_null.add((record.table, column))
+        facts.checks[(record.table, str(operation.constraint_name))] = CheckFact(
+            validated=not operation.kw.get("postgresql_not_valid"),
+            not_null_column=not_null_check_column(operation),
+        )
     elif isinstance(operation, ops.DropConstraintOp) and record.table:
-        dropped = facts.not_null_checks.pop((record.table, str(operation.constraint_name)), None)
-        if dropped is not None:
-            facts.pending_not_null.pop((record.table, str(operation.constraint_name)), None)
-            still_checked = (record.table, dropped) in {
-                (table, column) for (table, _name), column in facts.not_null_checks.items()
-            }
-            if not still_checked:
-                facts.validated_not_null.discard((record.table, dropped))
+        facts.checks.pop((record.table, str(operation.constraint_name)), None)
     elif isinstance(operation, ValidateConstraintOp) and record.table:
-        column = facts.pending_not_null.pop((record.table, operation.constraint_name), None)
-        if column is not None:
-            facts.validated_not_null.add((record.table, column))
+        key = (record.table, str(operation.constraint_name))
+        if key in facts.checks:
+            facts.checks[key] = replace(facts.checks[key], validated=True)
 
 
 def _finding(
@@ -182,13 +202,6 @@ class Analyzer:
         self._models: MetaData | None = None
         self._models_loaded = False
 
-    def _facts_snapshot(self) -> SchemaFacts:
-        """Schema facts as they stand now, for a direction that must not change them."""
-        return SchemaFacts(
-            validated_not_null=set(self.facts.validated_not_null),
-            not_null_checks=dict(self.facts.not_null_checks),
-        )
-
     def models(self) -> MetaData | None:
         """env.py's ``target_metadata``, loaded once without a database (None if unavailable)."""
         if not self._use_models or self._models_loaded:
@@ -215,6 +228,7 @@ class Analyzer:
         """
         wanted = {id(s) for s in (selected if selected is not None else history.scripts)}
         reports: list[RevisionReport] = []
+        broken = self._history_violations(history)
         with RecordingSession(self.config) as self._session:
             for script in history.scripts:
                 if id(script) not in wanted:
@@ -225,8 +239,23 @@ class Analyzer:
                 report = self._assess(script, history.search_paths, keep=True)
                 if len(history.heads) > 1 and script.revision in history.heads:
                     self._add_multiple_heads(report, history.heads)
+                report.findings.extend(broken.get(id(script), ()))
                 reports.append(report)
         return reports
+
+    def _history_violations(self, history: History) -> dict[int, list[Finding]]:
+        """Findings of history-level rules (a broken revision graph), by script."""
+        rule = registry.get(UNREACHABLE_REVISION)
+        if rule is None or rule.code not in self._rule_codes:
+            return {}
+        check_history = getattr(rule, "check_history", None)
+        if check_history is None:
+            return {}
+        found: dict[int, list[Finding]] = {}
+        for script, violation in check_history(history):
+            finding = _finding(rule, violation, None, str(script.path))
+            found.setdefault(id(script), []).append(replace(finding, operation="history"))
+        return found
 
     def assess_file(self, path: Path) -> RevisionReport:
         """Report for one revision file on its own (no history: facts start empty)."""
@@ -272,7 +301,7 @@ class Analyzer:
         findings: list[Finding] = []
         errors: list[str] = []
         upgrade = self._record(script, "upgrade", search_paths, errors)
-        facts_before = self._facts_snapshot()
+        facts_before = self.facts.copy()
         self.facts.settings = {}
         models = self.models()
         self._run_rules(
@@ -287,7 +316,7 @@ class Analyzer:
             context = RuleContext(
                 self.target_version,
                 downgrade,
-                self._facts_snapshot(),
+                self.facts.copy(),
                 made_by_upgrade=UpgradeProducts.of(upgrade.records),
                 models=models,
             )
@@ -332,7 +361,10 @@ class Analyzer:
         with tolerant_imports(script.stand_ins.__setitem__, search_paths):
             assert self._session is not None, "recording happens inside a RecordingSession"
             recording = self._session.record(function, path=str(script.path), direction=direction)
-        if recording.error is not None:
+        declared_irreversible = direction == "downgrade" and (recording.error or "").startswith(
+            "NotImplementedError"
+        )
+        if recording.error is not None and not declared_irreversible:
             where = f" at line {recording.error_line}" if recording.error_line else ""
             errors.append(
                 f"{direction}() stopped{where} ({recording.error}); "

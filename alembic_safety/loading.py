@@ -326,11 +326,18 @@ def _declares_revision(source: str) -> bool:
 def missing_parents(scripts: Sequence[RevisionScript]) -> dict[str, tuple[str, ...]]:
     """Revision id → the ``down_revision``/``depends_on`` ids it names that no file declares."""
     known = {s.revision for s in scripts if s.revision is not None}
+    labels = {label for s in scripts for label in s.branch_labels}
+
+    def resolvable(dependency: str) -> bool:  # depends_on may name a label or an id prefix
+        return dependency in labels or any(k.startswith(dependency) for k in known)
+
     missing: dict[str, tuple[str, ...]] = {}
     for script in scripts:
         if script.revision is None:
             continue
-        absent = tuple(r for r in (*script.down_revisions, *script.depends_on) if r not in known)
+        absent = tuple(r for r in script.down_revisions if r not in known) + tuple(
+            r for r in script.depends_on if r not in known and not resolvable(r)
+        )
         if absent:
             missing[script.revision] = absent
     return missing

@@ -138,12 +138,18 @@ class MaintenanceOp(AnalysisOp):
         schema: str | None = None,
         full: bool = False,
         concurrently: bool = False,
+        target: str = "TABLE",
+        object_name: str | None = None,
     ) -> None:
         self.command = command
         self.table_name = table_name
         self.schema = schema
         self.full = full
         self.concurrently = concurrently
+        #: What REINDEX names: TABLE, INDEX, SCHEMA, DATABASE or SYSTEM.
+        self.target = target
+        #: The named object when it is not a table (the index of ``REINDEX INDEX``).
+        self.object_name = object_name
 
 
 class DataAccessOp(AnalysisOp):
@@ -189,9 +195,11 @@ class PartitionOp(AnalysisOp):
         schema: str | None = None,
         concurrently: bool = False,
         is_default: bool = False,
+        partition_schema: str | None = None,
     ) -> None:
         self.table_name = table_name
         self.partition = partition
+        self.partition_schema = partition_schema
         self.action = action
         self.schema = schema
         self.concurrently = concurrently

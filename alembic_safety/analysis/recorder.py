@@ -125,6 +125,10 @@ def compile_sql(statement: Any) -> str:
     if isinstance(statement, str):
         return statement
     try:
+        compiled = statement.compile(dialect=_PG_DIALECT)
+        if any(bind.value is None for bind in compiled.binds.values()):
+            # Values come with execute(): keep the placeholders (a keyset bound, not NULL).
+            return str(compiled)
         return str(statement.compile(dialect=_PG_DIALECT, compile_kwargs={"literal_binds": True}))
     except Exception:
         try:

@@ -269,7 +269,8 @@ def _column_from_def(table: str, column_def: ast.ColumnDef) -> sa.Column[Any]:
         *extras,
         nullable=nullable,
         server_default=server_default,
-        autoincrement=False,  # SQL says exactly what it adds; no implicit SERIAL
+        # SQL says exactly what it adds: no implicit SERIAL (Identity sets its own).
+        autoincrement="auto" if any(isinstance(e, sa.Identity) for e in extras) else False,
         **extras_kw,
     )
 
@@ -376,7 +377,7 @@ def _alter_table(node: ast.AlterTableStmt) -> _Info:
 def _partition_op(table: str, schema: str | None, cmd: ast.AlterTableCmd) -> PartitionOp:
     partition_cmd = cmd.def_
     assert isinstance(partition_cmd, ast.PartitionCmd)
-    child, _child_schema = _relation(partition_cmd.name)
+    child, child_schema = _relation(partition_cmd.name)
     bound = getattr(partition_cmd, "bound", None)
     return PartitionOp(
         table,
@@ -385,6 +386,7 @@ def _partition_op(table: str, schema: str | None, cmd: ast.AlterTableCmd) -> Par
         schema=schema,
         concurrently=bool(getattr(partition_cmd, "concurrent", False)),
         is_default=bool(bound is not None and bound.is_default),
+        partition_schema=child_schema,
     )
 
 
@@ -457,7 +459,16 @@ def _create_table(node: ast.CreateStmt) -> _Info:
     table, schema = _relation(node.relation)
     info = _Info(table=table, schema=schema)
     if table is not None:
-        info.operations.append(ops.CreateTableOp(table, [], schema=schema))
+        columns = [
+            _column_from_def(table, element)
+            for element in node.tableElts or ()
+            if isinstance(element, ast.ColumnDef) and element.colname
+        ]
+        created = ops.CreateTableOp(table, columns, schema=schema)
+        if node.partbound is not None and node.inhRelations:
+            # PARTITION OF parent: dropping the parent drops it too.
+            created.info["partition_of"] = _relation(node.inhRelations[0])[0]
+        info.operations.append(created)
     return info
 
 
@@ -629,10 +640,22 @@ def _lock(node: ast.LockStmt) -> _Info:
     return info
 
 
+_FALSE = frozenset({"false", "off", "0", "no"})
+
+
 def _option_names(options: Any) -> set[str]:
-    return {
-        str(option.defname).lower() for option in options or () if isinstance(option, ast.DefElem)
-    }
+    """Options that are switched on: ``(FULL)`` and ``(FULL true)``, not ``(FULL false)``."""
+    enabled: set[str] = set()
+    for option in options or ():
+        if not isinstance(option, ast.DefElem):
+            continue
+        value = option.arg
+        text = str(getattr(value, "sval", getattr(value, "ival", "true"))).lower()
+        if isinstance(value, ast.Boolean):
+            text = "true" if value.boolval else "false"
+        if text not in _FALSE:
+            enabled.add(str(option.defname).lower())
+    return enabled
 
 
 def _vacuum(node: ast.VacuumStmt) -> _Info:
@@ -653,14 +676,36 @@ def _cluster(node: ast.ClusterStmt) -> _Info:
     )
 
 
+_REINDEX_TARGETS = {
+    enums.ReindexObjectType.REINDEX_OBJECT_INDEX: "INDEX",
+    enums.ReindexObjectType.REINDEX_OBJECT_TABLE: "TABLE",
+    enums.ReindexObjectType.REINDEX_OBJECT_SCHEMA: "SCHEMA",
+    enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM: "SYSTEM",
+    enums.ReindexObjectType.REINDEX_OBJECT_DATABASE: "DATABASE",
+}
+
+
 def _reindex(node: ast.ReindexStmt) -> _Info:
-    table, schema = _relation(node.relation)
+    name, schema = _relation(node.relation)
+    target = _REINDEX_TARGETS.get(node.kind, "TABLE") if node.kind is not None else "TABLE"
     concurrently = "concurrently" in _option_names(node.params)
+    if name is None and node.name:
+        name = str(node.name)  # REINDEX SCHEMA/DATABASE name
+    table = name if target == "TABLE" else None
     return _Info(
         table=table,
         schema=schema,
         concurrently=concurrently,
-        operations=[MaintenanceOp("REINDEX", table, schema=schema, concurrently=concurrently)],
+        operations=[
+            MaintenanceOp(
+                "REINDEX",
+                table,
+                schema=schema,
+                concurrently=concurrently,
+                target=target,
+                object_name=None if target == "TABLE" else name,
+            )
+        ],
     )
 
 

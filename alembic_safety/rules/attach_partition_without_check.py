@@ -178,7 +178,9 @@ class AttachPartitionWithoutCheck(Rule):
         partition = operation.partition
         if created_here(partition, record, context):
             return
-        if has_validated_check(partition, record, context):
+        if has_validated_check(partition, record, context) or context.facts.has_validated_check(
+            partition
+        ):
             return
         parent = qualified(record.table, record.schema)
         old = context.target_version < _REDUCED_LOCK_SINCE
@@ -194,6 +196,9 @@ class AttachPartitionWithoutCheck(Rule):
                 f"{parent} for the scan"
             )
         kind = "DEFAULT partition" if operation.is_default else "partition"
+        schema = operation.partition_schema
+        full = qualified(partition, schema)
+        schema_arg = f", schema={py(schema)}" if schema else ""
         constraint = f"{partition}_bound"
         attach = record.from_sql or (
             f"ALTER TABLE {parent} ATTACH PARTITION {partition} "
@@ -207,10 +212,10 @@ class AttachPartitionWithoutCheck(Rule):
                 f"# first (ideally in an earlier revision) give the {kind} a CHECK that implies "
                 f"its bound ({KEY}: the partition key of {parent}), validated without blocking:\n"
                 f"op.create_check_constraint({py(constraint)}, {py(partition)}, "
-                f"{py(bound_condition(record))}, postgresql_not_valid=True)\n"
-                f'op.execute("ALTER TABLE {partition} VALIDATE CONSTRAINT {constraint}")\n'
+                f"{py(bound_condition(record))}, postgresql_not_valid=True{schema_arg})\n"
+                f'op.execute("ALTER TABLE {full} VALIDATE CONSTRAINT {constraint}")\n'
                 "# then the attach skips its scan, and the CHECK is redundant:\n"
                 f"op.execute({py(attach)})\n"
-                f"op.drop_constraint({py(constraint)}, {py(partition)})"
+                f"op.drop_constraint({py(constraint)}, {py(partition)}{schema_arg})"
             ),
         )

@@ -78,14 +78,37 @@ class SchemaFacts:
     ``CHECK (col IS NOT NULL)`` from a previous revision (no table scan on PostgreSQL 12+).
     """
 
-    #: (table, column) pairs with a validated ``CHECK (col IS NOT NULL)``.
-    validated_not_null: set[tuple[str, str]] = field(default_factory=set)
-    #: (table, constraint) -> column of every ``CHECK (col IS NOT NULL)``, to forget dropped ones.
-    not_null_checks: dict[tuple[str, str], str] = field(default_factory=dict)
-    #: (table, constraint) -> column, of ``CHECK (col IS NOT NULL) NOT VALID`` not yet validated.
-    pending_not_null: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Every CHECK constraint known, by (table, constraint name).
+    checks: dict[tuple[str, str], CheckFact] = field(default_factory=dict)
+    #: Column types as the history built them, by (table, column): raw SQL type changes do not
+    #: say what they change from.
+    column_types: dict[tuple[str, str], Any] = field(default_factory=dict)
     #: Session settings made by ``SET`` earlier in the current revision (name -> value).
     settings: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def validated_not_null(self) -> set[tuple[str, str]]:
+        """(table, column) pairs a validated ``CHECK (col IS NOT NULL)`` proves non-null."""
+        return {
+            (table, fact.not_null_column)
+            for (table, _name), fact in self.checks.items()
+            if fact.validated and fact.not_null_column
+        }
+
+    def has_validated_check(self, table: str) -> bool:
+        return any(fact.validated for (name, _), fact in self.checks.items() if name == table)
+
+    def copy(self) -> SchemaFacts:
+        """The schema facts alone (settings are per revision and direction)."""
+        return SchemaFacts(checks=dict(self.checks), column_types=dict(self.column_types))
+
+
+@dataclass(frozen=True)
+class CheckFact:
+    """A CHECK constraint: validated or not, and the column when it is ``col IS NOT NULL``."""
+
+    validated: bool
+    not_null_column: str | None = None
 
 
 @dataclass(frozen=True)

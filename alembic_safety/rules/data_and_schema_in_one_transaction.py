@@ -30,6 +30,7 @@ from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import RevisionContext, Rule, Violation, registry
 from alembic_safety.rules.common import qualified
+from alembic_safety.rules.several_tables_locked import table_locks
 
 #: Statements that change rows (the data migration).
 DATA_OPS: tuple[type[ops.MigrateOperation], ...] = (
@@ -123,6 +124,8 @@ def _is_locking_ddl(record: OpRecord) -> bool:
     operation = record.operation
     if not isinstance(operation, LOCKING_DDL) or record.table_is_new:
         return False
+    if not table_locks(record):
+        return False  # only weak locks (ANALYZE, VALIDATE, LOCK ... ROW EXCLUSIVE): no blocking
     kw = getattr(operation, "kw", None) or {}
     concurrently = bool(kw.get("postgresql_concurrently")) or bool(
         getattr(operation, "concurrently", False)

@@ -248,16 +248,31 @@ def _columns_of(operation: ops.MigrateOperation) -> list[str]:
 
 def inverses(records: Iterable[OpRecord]) -> Iterator[Inverse]:
     """What undoes each upgrade operation that has an obvious inverse, in upgrade order."""
+    records = list(records)
+    # ADD CONSTRAINT ... USING INDEX ix: the constraint owns ix, dropping it drops the index.
+    adopted = {
+        str(r.operation.index_name): str(r.operation.constraint_name or r.operation.index_name)
+        for r in records
+        if isinstance(r.operation, AddConstraintUsingIndexOp)
+    }
     for record in records:
         operation = record.operation
         expected = expected_keys(operation)
         if not expected:
             continue
+        if isinstance(operation, ops.CreateIndexOp) and str(operation.index_name) in adopted:
+            expected.add(("drop_constraint", adopted[str(operation.index_name)]))
         table = record.table
+        tables = {table} if table else set()
+        parent = (
+            operation.info.get("partition_of") if isinstance(operation, ops.CreateTableOp) else None
+        )
+        if parent:
+            tables.add(str(parent))  # a partition goes with its partitioned table
         yield Inverse(
             record=record,
             keys=frozenset(expected),
-            tables=frozenset({table} if table else ()),
+            tables=frozenset(tables),
             columns=frozenset((table, c) for c in _columns_of(operation) if table),
         )
 

@@ -8,7 +8,19 @@ from collections.abc import Iterator
 
 from alembic.operations import ops
 
-from alembic_safety.analysis.ops import AnalysisOp, DataAccessOp
+from alembic_safety.analysis.ops import (
+    AddConstraintUsingIndexOp,
+    AddEnumValueOp,
+    AddExclusionConstraintOp,
+    AnalysisOp,
+    CreateViewOp,
+    DataAccessOp,
+    PartitionOp,
+    SetConfigOp,
+    TableStorageOp,
+    TriggerOp,
+    ValidateConstraintOp,
+)
 from alembic_safety.analysis.recorder import OpRecord
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import RevisionContext, Rule, Violation, registry
@@ -55,7 +67,31 @@ def _changes_schema(record: OpRecord) -> bool:
     if record.from_sql is not None:
         return False  # judged by the statement it came from
     if record.sql is not None:
-        return any(s.kind not in _NOT_SCHEMA for s in record.sql.statements)
+        return any(
+            any(_op_changes_schema(o) for o in s.operations)
+            if s.operations
+            else s.kind not in _NOT_SCHEMA
+            for s in record.sql.statements
+        )
+    return _op_changes_schema(operation)
+
+
+#: Analysis ops that do change the schema (the others are data, settings, maintenance, or
+#: VALIDATE CONSTRAINT, which a downgrade has nothing to undo for).
+_SCHEMA_ANALYSIS_OPS = (
+    TableStorageOp,
+    PartitionOp,
+    TriggerOp,
+    AddEnumValueOp,
+    AddExclusionConstraintOp,
+    AddConstraintUsingIndexOp,
+    CreateViewOp,
+)
+
+
+def _op_changes_schema(operation: ops.MigrateOperation) -> bool:
+    if isinstance(operation, _SCHEMA_ANALYSIS_OPS):
+        return True
     return not isinstance(operation, (AnalysisOp, ops.BulkInsertOp, ops.ExecuteSQLOp))
 
 
@@ -70,8 +106,16 @@ def _does_something(record: OpRecord) -> bool:
     if record.sql is not None:
         if record.sql.error is not None:
             return True
-        return any(s.kind not in _NOTHING for s in record.sql.statements)
+        return any(
+            s.kind not in _NOTHING
+            and not (s.operations and all(isinstance(o, _NOTHING_OPS) for o in s.operations))
+            for s in record.sql.statements
+        )
     return True
+
+
+#: Operations with nothing for a downgrade to undo (VALIDATE proves, it does not change).
+_NOTHING_OPS = (ValidateConstraintOp, SetConfigOp)
 
 
 def _downgrade_line(source: str) -> int | None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from alembic.operations import ops
-from pglast import enums, parse_sql
-from pglast.parser import ParseError
 
 from alembic_safety.analysis.ops import MaintenanceOp
 from alembic_safety.analysis.recorder import OpRecord
@@ -14,39 +12,16 @@ from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Verification, Violation, registry
 from alembic_safety.rules.common import qualified
 
-#: ``REINDEX <kind>`` as PostgreSQL spells it, by pglast's ReindexObjectType.
-_KINDS: dict[object, str] = {
-    enums.ReindexObjectType.REINDEX_OBJECT_INDEX: "INDEX",
-    enums.ReindexObjectType.REINDEX_OBJECT_TABLE: "TABLE",
-    enums.ReindexObjectType.REINDEX_OBJECT_SCHEMA: "SCHEMA",
-    enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM: "SYSTEM",
-    enums.ReindexObjectType.REINDEX_OBJECT_DATABASE: "DATABASE",
-}
-
 #: REINDEX CONCURRENTLY first shipped in PostgreSQL 12.
 _CONCURRENTLY_SINCE = 12
 
 
 def reindex_target(record: OpRecord) -> tuple[str, str | None]:
-    """What a REINDEX names: ``("TABLE", "users")``, ``("INDEX", "ix")``, ``("SCHEMA", "s")``...
-
-    :class:`MaintenanceOp` keeps only a ``table_name`` (the index name for ``REINDEX INDEX``), so
-    the kind is read back from the statement the op came from; an op built directly is a TABLE.
-    """
+    """What a REINDEX names: ``("TABLE", "users")``, ``("INDEX", "ix")``, ``("SCHEMA", "s")``..."""
     operation = record.operation
     assert isinstance(operation, MaintenanceOp)
-    name = qualified(operation.table_name, operation.schema) if operation.table_name else None
-    kind = getattr(operation, "target", None)
-    if isinstance(kind, str):
-        return kind.upper(), name
-    if record.from_sql is None:
-        return "TABLE", name
-    try:
-        statement = parse_sql(record.from_sql)[0].stmt
-    except (ParseError, IndexError):
-        return "TABLE", name
-    kind = _KINDS.get(getattr(statement, "kind", None), "TABLE")
-    return kind, name or getattr(statement, "name", None)
+    named = operation.object_name or operation.table_name
+    return operation.target.upper(), (qualified(named, operation.schema) if named else None)
 
 
 def _table_of_index(index: str, record: OpRecord, context: RuleContext) -> OpRecord | None:
@@ -120,8 +95,9 @@ class ReindexNonConcurrently(Rule):
         kind, target = reindex_target(record)
         what = f"REINDEX {kind}{f' {target}' if target else ''}"
         table = None
-        if kind == "INDEX" and operation.table_name:
-            created = _table_of_index(operation.table_name, record, context)
+        index_name = operation.object_name or operation.table_name
+        if kind == "INDEX" and index_name:
+            created = _table_of_index(index_name, record, context)
             if created is not None and (created.table_is_new or context.undoes_upgrade(created)):
                 return
             table = created.table if created is not None else None

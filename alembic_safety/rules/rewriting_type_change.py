@@ -166,8 +166,11 @@ class RewritingTypeChange(Rule):
         if plain_using(using, operation.column_name):
             using = None
         timezone = (context.facts.settings.get("timezone") or "").strip("'\" ").upper()
+        existing = operation.existing_type
+        if existing is None:  # raw SQL, or existing_type not given: what the history built
+            existing = context.facts.column_types.get((str(record.table), operation.column_name))
         reason = rewrite_reason(
-            operation.existing_type,
+            existing,
             new,
             using=using,
             utc_session=timezone in ("UTC", "ETC/UTC", "GMT", "Z", "+00"),

@@ -1,0 +1,1 @@
+"""The bazaar marketplace application (only what its migrations need)."""
