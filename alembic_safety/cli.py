@@ -58,7 +58,10 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "the Alembic config",
     )
     parser.add_argument(
-        "-c", "--config", help="alembic.ini or pyproject.toml (default: ./alembic.ini)"
+        "-c",
+        "--config",
+        help="alembic.ini or pyproject.toml "
+        "(default: $ALEMBIC_CONFIG, ./alembic.ini, ./pyproject.toml)",
     )
     parser.add_argument("-n", "--name", default="alembic", help="ini section of the Alembic config")
     parser.add_argument(

@@ -144,6 +144,9 @@ def _direction_function(module: Any, direction: Direction) -> Callable[[], Any] 
     function = getattr(module, direction, None)
     if not callable(function):
         return None
+    code = getattr(function, "__code__", None)
+    if code is not None and code.co_argcount == len(getattr(function, "__defaults__", None) or ()):
+        return function  # type: ignore[no-any-return]  # the common case, without inspect
     try:
         parameters = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):
@@ -237,8 +240,11 @@ class Analyzer:
                 if progress is not None:
                     progress(len(reports) + 1, len(wanted), script)
                 report = self._assess(script, history.search_paths, keep=True)
-                if len(history.heads) > 1 and script.revision in history.heads:
-                    self._add_multiple_heads(report, history.heads)
+                if (
+                    script.revision in history.unlabelled_heads
+                    and len(history.unlabelled_heads) > 1
+                ):
+                    self._add_multiple_heads(report, history.unlabelled_heads)
                 report.findings.extend(broken.get(id(script), ()))
                 reports.append(report)
         return reports

@@ -108,6 +108,8 @@ class History:
     missing_parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Only some files of the history were given (pre-commit): missing parents are expected.
     partial: bool = False
+    #: Heads not on a branch declared with ``branch_labels`` (several of them: AS601).
+    unlabelled_heads: tuple[str, ...] = ()
 
 
 def _literal(node: ast.AST) -> Any:
@@ -378,6 +380,12 @@ def _order(history: History) -> None:
             warnings.simplefilter("ignore")  # Alembic warns on stderr; the report says it
             ordered = list(rmap.iterate_revisions("heads", "base"))
             history.heads = tuple(rmap.heads)
+            # Alembic propagates branch labels down each branch, so a head knows its labels.
+            history.unlabelled_heads = tuple(
+                head
+                for head in history.heads
+                if not getattr(rmap.get_revision(head), "branch_labels", None)
+            )
     except Exception as exc:  # alembic raises several error types for broken graphs
         history.graph_error = str(exc)
         return

@@ -84,6 +84,7 @@ class AddNotNullColumnWithoutDefault(Rule):
                 f"# backfill in batches, then in a later revision:\n"
                 f'op.create_check_constraint("ck_{record.table}_{name}_not_null", '
                 f'{py(record.table)}, "{name} IS NOT NULL", postgresql_not_valid=True{sk})\n'
+                "# and in the revision after it (VALIDATE takes SHARE UPDATE EXCLUSIVE only):\n"
                 f'op.execute("ALTER TABLE {table} VALIDATE CONSTRAINT '
                 f'ck_{record.table}_{name}_not_null")\n'
                 f"op.alter_column({py(record.table)}, {py(name)}, nullable=False{sk})\n"

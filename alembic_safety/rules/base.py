@@ -243,7 +243,7 @@ class Rule:
 
     @classmethod
     def versions(cls) -> str:
-        """Human-readable PostgreSQL version range, e.g. "all", "≥ 12", "< 12"."""
+        """Human-readable PostgreSQL version range: "all", ">= 12", "<= 11" or "12-14"."""
         if cls.min_version is None and cls.max_version is None:
             return "all"
         if cls.max_version is None:

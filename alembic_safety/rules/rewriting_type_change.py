@@ -131,17 +131,16 @@ class RewritingTypeChange(Rule):
 
     ## Use instead
     A shadow column: add the new column, keep it in sync with a trigger, backfill in batches,
-    then swap names in a short transaction and drop the old column in a later deploy.
+    move the code to the new column, and drop the old one in a later release.
     ```python
     op.add_column("order_items", sa.Column("quantity_new", sa.BigInteger(), nullable=True))
-    # trigger copying quantity -> quantity_new on INSERT/UPDATE, batched backfill, then:
-    op.alter_column("order_items", "quantity", new_column_name="quantity_old")
-    op.alter_column("order_items", "quantity_new", new_column_name="quantity")
+    # trigger copying quantity -> quantity_new on INSERT/UPDATE, batched backfill, code moves
+    # to quantity_new; a later revision: op.drop_column("order_items", "quantity")
     ```
 
     ## Fix safety
-    The rewriter generates the shadow-column sequence; the swap is a breaking rename for code
-    that caches column positions, so it is marked for review.
+    The rewriter generates the shadow-column sequence; it spans several deploys, so it is
+    marked for review.
     """
 
     code = "AS105"
@@ -187,10 +186,9 @@ class RewritingTypeChange(Rule):
             help=(
                 f"op.add_column({py(record.table)}, sa.Column({py(column + '_new')}, "
                 f"{type_code(new)}, nullable=True){sk})\n"
-                f"# keep {column}_new in sync with a trigger, backfill in batches, then swap:\n"
-                f"op.alter_column({py(record.table)}, {py(column)}, "
-                f"new_column_name={py(column + '_old')}{sk})\n"
-                f"op.alter_column({py(record.table)}, {py(column + '_new')}, "
-                f"new_column_name={py(column)}{sk})"
+                f"# keep {column}_new in sync with a trigger, backfill it in batches, move the "
+                f"code to {column}_new,\n"
+                f"# then drop {column} in a later release (see drop-column): no rename, so no "
+                "release ever sees a missing column"
             ),
         )
