@@ -7,9 +7,11 @@ and returns the exit code. Never touches a database.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -29,7 +31,7 @@ from alembic_safety.report import json as json_report
 from alembic_safety.report import text as text_report
 from alembic_safety.risk import RevisionReport
 
-__all__ = ["exit_code", "run_check"]
+__all__ = ["LintResult", "exit_code", "lint", "run_check", "run_safety_check"]
 
 
 class _Progress:
@@ -69,16 +71,22 @@ def _use_color(settings: Settings, stream: TextIO) -> bool:
     return stream.isatty()
 
 
-def run_check(
+@dataclass
+class LintResult:
+    """The reports of a check run, and what the revision graph said."""
+
+    reports: list[RevisionReport]
+    graph_error: str | None = None
+
+
+def lint(
     settings: Settings,
     *,
     config: Config | None = None,
     paths: Sequence[str] = (),
-    stdout: TextIO | None = None,
     stderr: TextIO | None = None,
-) -> int:
-    """Check the revisions named by ``paths`` (or the config's history); return the exit code."""
-    out = stdout or sys.stdout
+) -> LintResult:
+    """Analyse the revisions named by ``paths`` (or the config's history), without output."""
     progress = _Progress(stderr or sys.stderr)
     if paths:
         files, search = discover_from_paths(paths)
@@ -106,20 +114,87 @@ def run_check(
             reports = analyzer.assess_history(history, selected, progress=progress)
     finally:
         progress.clear()
+    return LintResult(reports, history.graph_error)
+
+
+def render_lint(result: LintResult, settings: Settings, out: TextIO) -> str:
     if settings.format == "json":
-        rendered = json_report.render(
-            reports, target_version=settings.target_version, fail_on=settings.fail_on
+        return json_report.render(
+            result.reports, target_version=settings.target_version, fail_on=settings.fail_on
         )
-    else:
-        rendered = text_report.render(
-            reports,
-            fail_on=settings.fail_on,
-            color=_use_color(settings, out),
-            verbose=settings.verbose,
-            show_suppressed=settings.show_suppressed,
-        )
-        if history.graph_error:
-            rendered = f"warning: revision graph: {history.graph_error}\n{rendered}"
+    rendered = text_report.render(
+        result.reports,
+        fail_on=settings.fail_on,
+        color=_use_color(settings, out),
+        verbose=settings.verbose,
+        show_suppressed=settings.show_suppressed,
+    )
+    if result.graph_error:
+        rendered = f"warning: revision graph: {result.graph_error}\n{rendered}"
+    return rendered
+
+
+def run_check(
+    settings: Settings,
+    *,
+    config: Config | None = None,
+    paths: Sequence[str] = (),
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Check the revisions named by ``paths`` (or the config's history); return the exit code."""
+    out = stdout or sys.stdout
+    result = lint(settings, config=config, paths=paths, stderr=stderr)
+    out.write(render_lint(result, settings, out) + "\n")
+    out.flush()
+    return exit_code(result.reports, settings)
+
+
+def run_safety_check(
+    settings: Settings,
+    *,
+    config: Config,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    keep: bool = False,
+) -> int:
+    """The single CI command: the lint, then (unless ``dry_run`` is off) the dry run.
+
+    One report: the text of both, or one JSON document whose ``dry_run`` key holds the dry
+    run's results. The exit code is the worse of the two.
+    """
+    out = stdout or sys.stdout
+    result = lint(settings, config=config, stderr=stderr)
+    code = exit_code(result.reports, settings)
+    rendered = render_lint(result, settings, out)
+    if settings.dry_run:
+        from alembic_safety.dryrun import DEFAULT_ROWS, dry_run, parse_rows
+        from alembic_safety.dryrun.databases import Terminated, env_test_url
+        from alembic_safety.dryrun.report import render_text, to_dict
+
+        rows, per_table = parse_rows(settings.rows or None)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                report = dry_run(
+                    config,
+                    test_url=settings.test_url or env_test_url(),
+                    rows=DEFAULT_ROWS if rows is None else rows,
+                    rows_per_table=per_table,
+                    revision_range=settings.revision_range,
+                    keep=keep,
+                    trace_locks=settings.trace_locks,
+                    progress_stream=stderr or sys.stderr,
+                )
+        except Terminated:
+            print("alembic-safety: terminated (throwaway database removed)", file=sys.stderr)
+            return 143
+        if settings.format == "json":
+            document = json.loads(rendered)
+            document["dry_run"] = to_dict(report)
+            rendered = json.dumps(document, indent=2, ensure_ascii=False)
+        else:
+            rendered = f"{rendered}\n\n{render_text(report)}"
+        code = max(code, EXIT_OK if report.passed else EXIT_FINDINGS)
     out.write(rendered + "\n")
     out.flush()
-    return exit_code(reports, settings)
+    return code

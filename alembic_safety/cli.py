@@ -14,10 +14,16 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic_safety import __version__
+from alembic_safety.dryrun import add_dry_run_arguments
 from alembic_safety.errors import EXIT_USAGE, UsageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from alembic_safety.config import Settings
 
 __all__ = ["main", "run_guarded"]
 
@@ -125,9 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_check_arguments(check)
     safety = commands.add_parser(
-        "safety-check", help="the CI command: same as check for now (the dry run joins later)"
+        "safety-check",
+        help="the CI command: lint, then every revision up -> down -> up on a throwaway database",
+        description="Lint the history, then dry-run it on a throwaway PostgreSQL database "
+        "(embedded by default; never the project's own database).",
     )
     _add_check_arguments(safety)
+    add_dry_run_arguments(safety, common=False, optional=True)
+    dry = commands.add_parser(
+        "dry-run",
+        help="run every revision up -> down -> up on a throwaway PostgreSQL database",
+        description="Seed, upgrade, snapshot, downgrade, compare, upgrade again: revision by "
+        "revision, on a database alembic-safety creates and drops itself.",
+    )
+    add_dry_run_arguments(dry)
     rules = commands.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("text", "json"), default="text")
     rules.add_argument(
@@ -146,6 +163,34 @@ def _flatten(values: list[str] | None) -> list[str] | None:
 
 def _check(args: argparse.Namespace) -> int:
     from alembic_safety.check import run_check
+
+    config, settings = _settings(args)
+    return run_check(settings, config=config, paths=args.paths)
+
+
+def _safety_check(args: argparse.Namespace) -> int:
+    from alembic_safety.check import run_check, run_safety_check
+
+    config, settings = _settings(
+        args,
+        test_url=args.test_url,
+        rows=args.rows,
+        dry_run=False if args.no_dry_run else None,
+        trace_locks=None if args.trace_locks else False,
+    )
+    if args.paths or config is None or not settings.dry_run:
+        return run_check(settings, config=config, paths=args.paths)  # pre-commit: no env.py
+    return run_safety_check(settings, config=config, keep=args.keep)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from alembic_safety.dryrun import dry_run_from_args
+
+    return dry_run_from_args(args)
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> tuple[Config | None, Settings]:
+    """The Alembic config (when there is one) and the settings of a lint command."""
     from alembic_safety.config import load_settings, parse_x_options
     from alembic_safety.loading import load_config
 
@@ -167,6 +212,7 @@ def _check(args: argparse.Namespace) -> int:
         "show_suppressed": args.show_suppressed,
         "verbose": args.verbose,
     }
+    overrides.update(extra)
     settings = load_settings(config, x_options=parse_x_options(args.x), overrides=overrides)
     if (
         config is not None
@@ -174,7 +220,9 @@ def _check(args: argparse.Namespace) -> int:
         and config.get_alembic_option("script_location") is None
     ):
         raise UsageError(f"no script_location in {config.config_file_name or 'the Alembic config'}")
-    return run_check(settings, config=config, paths=args.paths)
+    if config is not None and args.x:
+        config.cmd_opts = argparse.Namespace(x=list(args.x))  # env.py reads -x too
+    return config, settings
 
 
 def _rules(args: argparse.Namespace) -> int:
@@ -206,7 +254,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
-    "safety-check": _check,
+    "safety-check": _safety_check,
+    "dry-run": _dry_run,
     "rules": _rules,
     "explain": _explain,
 }

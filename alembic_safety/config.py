@@ -50,6 +50,14 @@ class Settings:
     lock_timeout_by_runner: bool = False
     #: Load env.py's ``target_metadata`` (offline, no database) so rules can see the models.
     use_models: bool = True
+    #: ``safety-check`` runs the dry run after the lint (``false``: lint only).
+    dry_run: bool = True
+    #: Server for the dry run's throwaway database (default: embedded PostgreSQL).
+    test_url: str | None = None
+    #: Rows seeded per table by the dry run: ``N`` and/or ``table=N`` items.
+    rows: tuple[str, ...] = ()
+    #: Sample pg_locks while the dry run migrates.
+    trace_locks: bool = True
     #: Where each non-default value came from, for error messages.
     origin: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -130,10 +138,18 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         "verbose",
         "lock_timeout_by_runner",
         "use_models",
+        "dry_run",
+        "trace_locks",
     ):
         return _as_bool(key, value, origin)
-    if key == "revision_range":
+    if key in ("revision_range", "test_url"):
         return str(value).strip() or None
+    if key == "rows":
+        from alembic_safety.dryrun import parse_rows
+
+        items = value if isinstance(value, (list, tuple)) else [value]
+        parse_rows([str(item) for item in items])  # raises UsageError when malformed
+        return tuple(str(item) for item in items)
     return value  # pragma: no cover - every key is handled above
 
 

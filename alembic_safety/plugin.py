@@ -29,16 +29,19 @@ _COMMAND_MODULE = "alembic.command"
 
 
 def safety_check(config: Config, rev_range: str | None = None, verbose: bool = False) -> None:
-    """Check migrations for production safety (alembic-safety): risk levels and safe alternatives.
+    """Check migrations for production safety (alembic-safety): lint, then a dry run.
 
-    Options come from [tool.alembic_safety] in pyproject.toml, [alembic_safety] in alembic.ini,
-    and -x key=value (e.g. -x fail_on=MEDIUM -x format=json). Exits 1 when a finding reaches
-    fail_on, 2 on a usage or configuration error.
+    The lint gives each revision a risk level and the safe code to write; the dry run runs every
+    revision up, down and up again on a throwaway database (embedded PostgreSQL unless test_url
+    is set). Options come from [tool.alembic_safety] in pyproject.toml, [alembic_safety] in
+    alembic.ini, and -x key=value (e.g. alembic -x fail_on=MEDIUM -x dry_run=false
+    safety-check). Exits 1 when a finding reaches fail_on or the dry run fails, 2 on a usage or
+    configuration error.
     """
     from alembic_safety.cli import run_guarded
 
     def run() -> int:
-        from alembic_safety.check import run_check
+        from alembic_safety.check import run_check, run_safety_check
         from alembic_safety.config import load_settings, parse_x_options
 
         cmd_opts = getattr(config, "cmd_opts", None)
@@ -48,6 +51,8 @@ def safety_check(config: Config, rev_range: str | None = None, verbose: bool = F
             overrides["verbose"] = True
         settings = load_settings(config, x_options=x_options, overrides=overrides)
         _require_script_location(config)
+        if settings.dry_run:
+            return run_safety_check(settings, config=config)
         return run_check(settings, config=config)
 
     code = run_guarded(run)

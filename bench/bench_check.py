@@ -68,8 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="alembic_safety_bench_") as tmp:
         project = Path(tmp) / "chain"
         subprocess.run(
-            [sys.executable, str(HERE / "generate_chain.py"), str(project),
-             "--revisions", str(args.revisions)],
+            [
+                sys.executable,
+                str(HERE / "generate_chain.py"),
+                str(project),
+                "--revisions",
+                str(args.revisions),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -83,6 +83,27 @@ def test_text_output_shows_safe_code_with_the_projects_names() -> None:
 
 
 @pytest.mark.slow
-def test_fail_on_critical_passes_the_example() -> None:
-    result = _run(str(BIN / "alembic"), "-x", "fail_on=CRITICAL", "safety-check")
+def test_fail_on_critical_passes_the_lint_of_the_example() -> None:
+    result = _run(
+        str(BIN / "alembic"), "-x", "fail_on=CRITICAL", "-x", "dry_run=false", "safety-check"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_dry_run_catches_the_not_null_column_that_fails_with_rows() -> None:
+    """The README demo: the lint says MEDIUM for AS101, the dry run (embedded PostgreSQL, 100
+    seeded rows per table) proves it fails on deploy, whatever the failing level."""
+    result = _run(
+        str(BIN / "alembic"), "-x", "fail_on=CRITICAL", "-x", "format=json", "safety-check"
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    dry_run = json.loads(result.stdout)["dry_run"]
+    assert dry_run["database"] == "embedded"
+    statuses = {r["revision"]: r["status"] for r in dry_run["revisions"]}
+    assert statuses["f614dd44ae78"] == "passed"
+    assert statuses["cf1a5515013e"] == "failed"
+    failed = next(r for r in dry_run["revisions"] if r["revision"] == "cf1a5515013e")
+    assert failed["error"]["step"] == "upgrade"
+    assert failed["error"]["sqlstate"] == "23502"
+    assert failed["error"]["line"] == 23
