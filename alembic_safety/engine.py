@@ -196,6 +196,7 @@ class Analyzer:
             and rule.applies_to_version(target_version)
         ]
         self._rule_codes = {rule.code for rule in self.rules}
+        self._revision_rules = [rule for rule in self.rules if rule.is_revision_rule()]
         self._session: RecordingSession | None = None
         self.lock_timeout_by_runner = lock_timeout_by_runner
         self.file_template = (
@@ -402,9 +403,7 @@ class Analyzer:
         self, revision: RevisionContext, script: RevisionScript, findings: list[Finding]
     ) -> None:
         path = str(script.path)
-        for rule in self.rules:
-            if not rule.is_revision_rule():
-                continue
+        for rule in self._revision_rules:
             for violation in rule.check_revision(revision):
                 findings.append(_finding(rule, violation, violation.record, path))
 

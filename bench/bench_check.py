@@ -88,7 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "alembic-safety check", [str(BIN / "alembic-safety"), "check"], project, args.repeat
         )
         plugin = measure(
-            "alembic safety-check", [str(BIN / "alembic"), "safety-check"], project, args.repeat
+            "alembic safety-check",
+            [str(BIN / "alembic"), "-x", "dry_run=false", "safety-check"],
+            project,
+            args.repeat,
         )
     print(f"revisions: {args.revisions}, repeats: {args.repeat} (median wall time, peak RSS)")
     print(f"{'command':<40} {'median s':>9} {'best s':>8} {'peak MB':>8} {'ratio':>6}")

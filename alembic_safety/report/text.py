@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Sequence
 
 from alembic_safety.report.json import summary_dict
@@ -25,6 +24,22 @@ def _display_path(path: str | None) -> str:
         return os.path.relpath(path)
     except ValueError:
         return path
+
+
+def wrap(text: str, width: int, indent: str) -> list[str]:
+    """Greedy word wrap (what textwrap does for plain prose, several times faster: a report of
+    a long history wraps thousands of messages)."""
+    lines: list[str] = []
+    current = indent
+    for word in text.split():
+        if current != indent and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = indent + word
+        else:
+            current = current + word if current == indent else f"{current} {word}"
+    if current != indent:
+        lines.append(current)
+    return lines
 
 
 class _Style:
@@ -50,9 +65,7 @@ def _finding_lines(finding: Finding, style: _Style) -> list[str]:
     if finding.suppressed:
         head += style.dim(f"  (suppressed: {finding.suppression_reason})")
     lines = [head]
-    lines.extend(
-        textwrap.wrap(finding.message, 96, initial_indent="      ", subsequent_indent="      ")
-    )
+    lines.extend(wrap(finding.message, 96, "      "))
     if finding.help and not finding.suppressed:
         lines.append(style.dim("      safe alternative:"))
         lines.extend(style.dim("        " + line) for line in finding.help.splitlines())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -80,18 +81,23 @@ class _FunctionNames(Visitor):
             self.names.append(str(node.funcname[-1].sval).lower())
 
 
+@functools.lru_cache(maxsize=4096)
+def _function_names(expression_sql: str) -> tuple[str, ...]:
+    try:
+        tree = parse_sql(f"SELECT {expression_sql}")
+    except ParseError:
+        return ()
+    visitor = _FunctionNames()
+    visitor(tree)
+    return tuple(visitor.names)
+
+
 def volatile_functions(expression_sql: str) -> list[str]:
     """Functions in a default expression that are (or may be) VOLATILE, e.g. ``random``.
 
     Unknown functions count as volatile: ``CREATE FUNCTION`` defaults to VOLATILE.
     """
-    try:
-        tree = parse_sql(f"SELECT {expression_sql}")
-    except ParseError:
-        return []
-    visitor = _FunctionNames()
-    visitor(tree)
-    return [name for name in visitor.names if name not in _NON_VOLATILE]
+    return [name for name in _function_names(expression_sql) if name not in _NON_VOLATILE]
 
 
 def type_code(type_: Any) -> str:

@@ -265,8 +265,6 @@ class SeveralTablesLockedInOneTransaction(Rule):
 
     def check_revision(self, revision: RevisionContext) -> Iterator[Violation]:
         for transaction in transactions(revision.upgrade.records):
-            if not any(_held_long(locked.record, revision) for locked in transaction):
-                continue  # only brief catalog locks: AS406 (lock_timeout) is the advice
             tables: list[str] = []
             second: _Locked | None = None
             for locked in transaction:
@@ -276,6 +274,8 @@ class SeveralTablesLockedInOneTransaction(Rule):
                         second = locked
             if second is None:
                 continue
+            if not any(_held_long(locked.record, revision) for locked in transaction):
+                continue  # only brief catalog locks: AS406 (lock_timeout) is the advice
             names = ", ".join(f'"{name}"' for name in tables)
             later = tables[1:]
             yield Violation(
