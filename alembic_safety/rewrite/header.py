@@ -27,7 +27,16 @@ from alembic.operations import ops
 from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, NoteOp
 from alembic_safety.risk import Finding, Risk, assess_operations
 
-__all__ = ["Phase", "RevisionHeader", "RevisionMessage", "assess_script", "has_operations"]
+__all__ = [
+    "UNKNOWN_DURATION",
+    "Phase",
+    "RevisionHeader",
+    "RevisionMessage",
+    "add_header",
+    "assess_script",
+    "build_header",
+    "has_operations",
+]
 
 Phase = Literal["expand", "migrate", "contract"]
 
