@@ -150,6 +150,14 @@ def run_check(
     return exit_code(result.reports, settings)
 
 
+def _test_url(settings: Settings, from_environment: str | None) -> str | None:
+    """Where the dry run creates its database: --test-url, then ALEMBIC_SAFETY_TEST_URL, then
+    the ``test_url`` setting (the same order as ``alembic-safety dry-run``)."""
+    if settings.origin.get("test_url") == "command line":
+        return settings.test_url
+    return from_environment or settings.test_url
+
+
 def run_safety_check(
     settings: Settings,
     *,
@@ -177,7 +185,7 @@ def run_safety_check(
             with contextlib.redirect_stdout(sys.stderr):
                 report = dry_run(
                     config,
-                    test_url=settings.test_url or env_test_url(),
+                    test_url=_test_url(settings, env_test_url()),
                     rows=DEFAULT_ROWS if rows is None else rows,
                     rows_per_table=per_table,
                     revision_range=settings.revision_range,

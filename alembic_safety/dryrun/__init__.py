@@ -265,5 +265,5 @@ def dry_run_from_args(args: argparse.Namespace) -> int:
         output_format=getattr(args, "format", None) or settings.format,
         stream=sys.stdout,
         keep=bool(getattr(args, "keep", False)),
-        trace_locks=bool(getattr(args, "trace_locks", True)),
+        trace_locks=bool(getattr(args, "trace_locks", True)) and settings.trace_locks,
     )

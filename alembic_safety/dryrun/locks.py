@@ -70,7 +70,10 @@ class _Sighting:
         if span is None:
             self.modes[mode] = [now, now]
         else:
-            span[1] = now
+            # Sightings can arrive out of order (the step's own listing takes its time before
+            # the sampler's lock), so keep the earliest and the latest, never a negative span.
+            span[0] = min(span[0], now)
+            span[1] = max(span[1], now)
 
 
 class LockTracer:
