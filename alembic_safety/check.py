@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,14 @@ from alembic.config import Config
 
 from alembic_safety.config import Settings
 from alembic_safety.engine import Analyzer
-from alembic_safety.errors import EXIT_FINDINGS, EXIT_OK
+from alembic_safety.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from alembic_safety.loading import (
+    History,
     RevisionScript,
     discover_from_config,
     discover_from_paths,
     load_history,
+    revision_map,
     select_range,
 )
 from alembic_safety.report import json as json_report
@@ -79,6 +82,29 @@ class LintResult:
     graph_error: str | None = None
 
 
+def _lint_selection(history: History, settings: Settings) -> list[RevisionScript] | None:
+    """The revisions to report: ``revision_range``, or those after ``since`` (the same
+    revisions the dry run checks)."""
+    if settings.since:
+        if settings.revision_range:
+            raise UsageError("give either since or a revision range, not both")
+        if settings.since.strip().lower() == "base":
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = revision_map(history.scripts).get_revision(settings.since.strip())
+        except Exception as exc:  # alembic raises several error types for unknown revisions
+            raise UsageError(f"since {settings.since!r}: {exc}") from None
+        if start is None:
+            return None
+        chosen = select_range(history, f"{start.revision}:heads")
+        return [s for s in chosen if s.revision != start.revision]
+    if settings.revision_range:
+        return select_range(history, settings.revision_range)
+    return None
+
+
 def lint(
     settings: Settings,
     *,
@@ -99,7 +125,7 @@ def lint(
     # parseable.
     with contextlib.redirect_stdout(sys.stderr):
         history = load_history(files, search, partial=partial)
-    selected = select_range(history, settings.revision_range) if settings.revision_range else None
+    selected = _lint_selection(history, settings)
     analyzer = Analyzer(
         target_version=settings.target_version,
         select=settings.select,
@@ -173,36 +199,48 @@ def run_safety_check(
     """
     out = stdout or sys.stdout
     result = lint(settings, config=config, stderr=stderr)
+    if not settings.dry_run:
+        out.write(render_lint(result, settings, out) + "\n")
+        out.flush()
+        return exit_code(result.reports, settings)
+    from alembic_safety.dryrun import DEFAULT_ROWS, dry_run, parse_rows
+    from alembic_safety.dryrun.databases import Terminated, env_test_url
+    from alembic_safety.dryrun.measured import apply_measurements
+    from alembic_safety.dryrun.report import render_text, to_dict
+
+    rows, per_table = parse_rows(settings.rows or None)
+    production_rows, production_per_table = parse_rows(settings.production_rows or None)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            report = dry_run(
+                config,
+                test_url=_test_url(settings, env_test_url()),
+                rows=DEFAULT_ROWS if rows is None else rows,
+                rows_per_table=per_table,
+                revision_range=settings.revision_range,
+                since=settings.since,
+                keep=keep,
+                trace_locks=settings.trace_locks,
+                progress_stream=stderr or sys.stderr,
+                production_rows=production_rows,
+                production_rows_per_table=production_per_table,
+                stats_url=settings.stats_url,
+            )
+    except Terminated:
+        print("alembic-safety: terminated (throwaway database removed)", file=sys.stderr)
+        return 143
+    # Measured locks, rewrites and long estimates become findings of the revisions they belong
+    # to, so they count towards the risk, the escalations and the exit code like static ones.
+    apply_measurements(result.reports, report, select=settings.select, ignore=settings.ignore)
     code = exit_code(result.reports, settings)
     rendered = render_lint(result, settings, out)
-    if settings.dry_run:
-        from alembic_safety.dryrun import DEFAULT_ROWS, dry_run, parse_rows
-        from alembic_safety.dryrun.databases import Terminated, env_test_url
-        from alembic_safety.dryrun.report import render_text, to_dict
-
-        rows, per_table = parse_rows(settings.rows or None)
-        try:
-            with contextlib.redirect_stdout(sys.stderr):
-                report = dry_run(
-                    config,
-                    test_url=_test_url(settings, env_test_url()),
-                    rows=DEFAULT_ROWS if rows is None else rows,
-                    rows_per_table=per_table,
-                    revision_range=settings.revision_range,
-                    keep=keep,
-                    trace_locks=settings.trace_locks,
-                    progress_stream=stderr or sys.stderr,
-                )
-        except Terminated:
-            print("alembic-safety: terminated (throwaway database removed)", file=sys.stderr)
-            return 143
-        if settings.format == "json":
-            document = json.loads(rendered)
-            document["dry_run"] = to_dict(report)
-            rendered = json.dumps(document, indent=2, ensure_ascii=False)
-        else:
-            rendered = f"{rendered}\n\n{render_text(report)}"
-        code = max(code, EXIT_OK if report.passed else EXIT_FINDINGS)
+    if settings.format == "json":
+        document = json.loads(rendered)
+        document["dry_run"] = to_dict(report)
+        rendered = json.dumps(document, indent=2, ensure_ascii=False)
+    else:
+        rendered = f"{rendered}\n\n{render_text(report)}"
+    code = max(code, EXIT_OK if report.passed else EXIT_FINDINGS)
     out.write(rendered + "\n")
     out.flush()
     return code

@@ -177,6 +177,9 @@ def _safety_check(args: argparse.Namespace) -> int:
         rows=args.rows,
         dry_run=False if args.no_dry_run else None,
         trace_locks=None if args.trace_locks else False,
+        since=args.since,
+        production_rows=args.production_rows,
+        stats_url=args.stats_url,
     )
     if args.paths or config is None or not settings.dry_run:
         return run_check(settings, config=config, paths=args.paths)  # pre-commit: no env.py

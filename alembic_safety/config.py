@@ -58,6 +58,20 @@ class Settings:
     rows: tuple[str, ...] = ()
     #: Sample pg_locks while the dry run migrates.
     trace_locks: bool = True
+    #: Only check revisions after this one (``REV:heads`` without REV): what a branch adds.
+    since: str | None = None
+    #: Production row counts for the dry run's duration estimates: ``N`` and/or ``table=N``.
+    production_rows: tuple[str, ...] = ()
+    #: A (replica of the) production database whose ``pg_class.reltuples`` give row counts;
+    #: read only.
+    stats_url: str | None = None
+    #: Autogenerate rewriter (read by ``alembic_safety.rewrite`` in env.py; validated here too,
+    #: so a typo fails the lint instead of being ignored).
+    rewrite_lock_timeout: str | None = "5s"
+    rewrite_statement_timeout: str | None = None
+    backfill_batch_size: int = 5000
+    rewrite_phases: bool = True
+    rewrites: tuple[str, ...] = ("index", "constraint", "not_null", "drop", "type_change")
     #: Where each non-default value came from, for error messages.
     origin: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -101,6 +115,27 @@ def _as_bool(key: str, value: Any, origin: str) -> bool:
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:
+    if key in ("rewrite_lock_timeout", "rewrite_statement_timeout"):
+        return str(value).strip() or None
+    if key == "backfill_batch_size":
+        try:
+            size = int(str(value))
+        except ValueError:
+            size = 0
+        if size <= 0:
+            raise UsageError(f"backfill_batch_size in {origin} must be a positive integer")
+        return size
+    if key == "rewrites":
+        from alembic_safety.rewrite.settings import REWRITES
+
+        names = tuple(name.lower() for name in _as_list(value))
+        unknown = [name for name in names if name not in REWRITES]
+        if unknown:
+            raise UsageError(
+                f"rewrites in {origin}: unknown {', '.join(unknown)} "
+                f"(choose from {', '.join(REWRITES)})"
+            )
+        return names
     if key == "fail_on":
         try:
             return Risk.parse(str(value))
@@ -140,11 +175,12 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         "use_models",
         "dry_run",
         "trace_locks",
+        "rewrite_phases",
     ):
         return _as_bool(key, value, origin)
-    if key in ("revision_range", "test_url"):
+    if key in ("revision_range", "test_url", "since", "stats_url"):
         return str(value).strip() or None
-    if key == "rows":
+    if key in ("rows", "production_rows"):
         from alembic_safety.dryrun import parse_rows
 
         items = value if isinstance(value, (list, tuple)) else [value]

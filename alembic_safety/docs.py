@@ -66,7 +66,8 @@ def _index() -> str:
         "",
         "Every rule, generated from the rule registry. Codes are permanent. Families: 1xx locking "
         "and rewrites, 2xx breaking changes, 3xx data loss, 4xx transactions, 5xx data "
-        "migrations, 6xx history, 9xx analysis limits.",
+        "migrations, 6xx history, 7xx measured by the dry run (safety-check), 9xx analysis "
+        "limits.",
         "",
         "| Code | Name | Risk | Lock | Rewrites | Versions | Fixable |",
         "|---|---|---|---|---|---|---|",

@@ -79,6 +79,8 @@ class Finding:
     suppression_reason: str | None = None
     #: Why a human should look at this revision, when this finding alone is reason enough.
     escalation: str | None = None
+    #: Found or confirmed by the dry run's measurements (locks held, tables rewritten).
+    measured: bool = False
 
 
 @dataclass
@@ -95,6 +97,9 @@ class RevisionReport:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     doc: str | None = None
+    #: Escalation reasons that come from no single finding (e.g. the dry run's duration
+    #: estimate).
+    extra_reasons: list[str] = field(default_factory=list)
 
     @property
     def active_findings(self) -> list[Finding]:
@@ -113,6 +118,8 @@ class RevisionReport:
         for finding in self.active_findings:
             if finding.escalation:
                 seen.setdefault(finding.escalation, None)
+        for reason in self.extra_reasons:
+            seen.setdefault(reason, None)
         return list(seen)
 
     @property

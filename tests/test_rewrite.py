@@ -114,8 +114,14 @@ def test_blocks_are_gathered_drops_first_creates_last() -> None:
     )
     process_revision_directives(_pg_context(), ("head",), [script])
     kinds = [type(o).__name__ for o in script.upgrade_ops.ops]
-    assert kinds == ["AutocommitBlockOp", "AddColumnOp", "AutocommitBlockOp"]
-    first, last = script.upgrade_ops.ops[0], script.upgrade_ops.ops[-1]
+    # SET lock_timeout first, then the blocks around the rest.
+    assert kinds == [
+        "ReversibleExecuteSQLOp",
+        "AutocommitBlockOp",
+        "AddColumnOp",
+        "AutocommitBlockOp",
+    ]
+    first, last = script.upgrade_ops.ops[1], script.upgrade_ops.ops[-1]
     assert isinstance(first, AutocommitBlockOp)
     assert isinstance(last, AutocommitBlockOp)
     assert [type(o).__name__ for o in first.ops] == ["DropIndexOp"]

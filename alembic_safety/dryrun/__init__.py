@@ -83,6 +83,11 @@ def dry_run(
     trace_locks: bool = True,
     server: EmbeddedServer | None = None,
     progress_stream: TextIO | None = None,
+    since: str | None = None,
+    production_rows: int | None = None,
+    production_rows_per_table: Mapping[str, int] | None = None,
+    stats_url: str | None = None,
+    scale_factor: int = 10,
 ) -> DryRunReport:
     """Run the stairway on a throwaway database and return the report (no output).
 
@@ -91,8 +96,15 @@ def dry_run(
     one per session) or a fresh embedded server is used. The project's own database is never
     touched. Raises UsageError for environment problems; KeyboardInterrupt and
     :class:`~alembic_safety.dryrun.databases.Terminated` pass through after cleanup.
+
+    ``since`` checks only the revisions after it (``since:heads`` without ``since``).
+    Revisions that block writes on an existing table are timed again at ``scale_factor`` times
+    the seeded rows, and their duration is estimated at ``production_rows`` (every table) /
+    ``production_rows_per_table``, else at ``pg_class.reltuples`` read from ``stats_url``
+    (read only).
     """
     from alembic_safety.dryrun.databases import env_test_url, sigterm_raises, throwaway_database
+    from alembic_safety.dryrun.estimate import apply_estimates
     from alembic_safety.dryrun.report import DryRunReport
     from alembic_safety.dryrun.stairway import Progress, StairwayOptions, run_stairway
 
@@ -102,7 +114,9 @@ def dry_run(
         rows=rows,
         rows_per_table=dict(rows_per_table or {}),
         revision_range=revision_range,
+        since=since,
         trace_locks=trace_locks,
+        scale_factor=scale_factor,
     )
     progress = Progress(progress_stream)
     started = time.perf_counter()
@@ -124,6 +138,9 @@ def dry_run(
     finally:
         progress.clear()
         report.total_ms = (time.perf_counter() - started) * 1000
+    apply_estimates(
+        report, rows=production_rows, per_table=production_rows_per_table, stats_url=stats_url
+    )
     return report
 
 
@@ -138,6 +155,10 @@ def run_dry_run(
     stream: TextIO,
     keep: bool = False,
     trace_locks: bool = True,
+    since: str | None = None,
+    production_rows: int | None = None,
+    production_rows_per_table: Mapping[str, int] | None = None,
+    stats_url: str | None = None,
 ) -> int:
     """The ``dry-run`` command: write the report to ``stream``, return the exit code.
 
@@ -161,6 +182,10 @@ def run_dry_run(
                 keep=keep,
                 trace_locks=trace_locks,
                 progress_stream=sys.stderr,
+                since=since,
+                production_rows=production_rows,
+                production_rows_per_table=production_rows_per_table,
+                stats_url=stats_url,
             )
     except Terminated:
         print("alembic-safety: terminated (throwaway database removed)", file=sys.stderr)
@@ -213,6 +238,23 @@ def add_dry_run_arguments(
         "repeat TABLE=N for one table",
     )
     group.add_argument(
+        "--since",
+        metavar="REV",
+        help="only check revisions after REV (e.g. the head of main); earlier ones are applied "
+        "without checks",
+    )
+    group.add_argument(
+        "--production-rows",
+        action="append",
+        metavar="N|TABLE=N",
+        help="production row counts for the duration estimate; repeat TABLE=N per table",
+    )
+    group.add_argument(
+        "--stats-url",
+        metavar="URL",
+        help="read production row counts (pg_class.reltuples) from this database, read only",
+    )
+    group.add_argument(
         "--no-lock-trace",
         dest="trace_locks",
         action="store_false",
@@ -251,6 +293,8 @@ def dry_run_from_args(args: argparse.Namespace) -> int:
         config.cmd_opts = argparse.Namespace(x=list(args.x))
     settings = _project_settings(args, config)
     configured_rows, configured_tables = parse_rows(getattr(settings, "rows", None))
+    prod_rows, prod_tables = parse_rows(getattr(settings, "production_rows", None) or None)
+    flag_prod_rows, flag_prod_tables = parse_rows(getattr(args, "production_rows", None))
     flag_rows, flag_tables = parse_rows(getattr(args, "rows", None))
     rows = flag_rows if flag_rows is not None else configured_rows
     test_url = (
@@ -266,4 +310,8 @@ def dry_run_from_args(args: argparse.Namespace) -> int:
         stream=sys.stdout,
         keep=bool(getattr(args, "keep", False)),
         trace_locks=bool(getattr(args, "trace_locks", True)) and settings.trace_locks,
+        since=getattr(args, "since", None) or settings.since,
+        production_rows=flag_prod_rows if flag_prod_rows is not None else prod_rows,
+        production_rows_per_table={**prod_tables, **flag_prod_tables},
+        stats_url=getattr(args, "stats_url", None) or settings.stats_url,
     )

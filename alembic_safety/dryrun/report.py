@@ -15,6 +15,7 @@ from typing import Any, Literal
 __all__ = [
     "SCHEMA_VERSION",
     "DryRunReport",
+    "Estimate",
     "Failure",
     "LockRecord",
     "RevisionResult",
@@ -81,6 +82,39 @@ class LockRecord:
 
 
 @dataclass
+class Estimate:
+    """How long a revision that blocks writes on existing tables would take on production data.
+
+    ``samples`` are (rows in ``tables`` together, upgrade ms) at the seeded size and at a larger
+    one; the fit is linear, ``ms = a + b * rows``, and ``estimated_ms`` is that line at the
+    production row counts (None unless every table's production count is known).
+    """
+
+    tables: list[str]
+    samples: list[tuple[int, float]] = field(default_factory=list)
+    production_rows: dict[str, int] = field(default_factory=dict)
+    estimated_ms: float | None = None
+
+    @property
+    def fit(self) -> tuple[float, float] | None:
+        """(a ms, b ms per row), or None with fewer than two sizes."""
+        from alembic_safety.dryrun.estimate import fit_line
+
+        return fit_line(self.samples)
+
+    def to_dict(self) -> dict[str, Any]:
+        fit = self.fit
+        return {
+            "tables": list(self.tables),
+            "samples": [{"rows": rows, "ms": round(ms, 1)} for rows, ms in self.samples],
+            "fixed_ms": None if fit is None else round(fit[0], 3),
+            "ms_per_row": None if fit is None else fit[1],
+            "production_rows": dict(self.production_rows),
+            "estimated_ms": _ms(self.estimated_ms),
+        }
+
+
+@dataclass
 class RevisionResult:
     """One revision's stairway: seed → upgrade → downgrade → re-upgrade."""
 
@@ -100,6 +134,12 @@ class RevisionResult:
     schema_diff: list[str] = field(default_factory=list)
     data_loss: list[str] = field(default_factory=list)
     error: Failure | None = None
+    #: Duration model, for revisions that block writes on (or rewrite) an existing table.
+    estimate: Estimate | None = None
+
+    @property
+    def estimated_ms(self) -> float | None:
+        return None if self.estimate is None else self.estimate.estimated_ms
 
     @property
     def passed(self) -> bool:
@@ -127,6 +167,8 @@ class RevisionResult:
             "schema_diff": list(self.schema_diff),
             "data_loss": list(self.data_loss),
             "error": self.error.to_dict() if self.error else None,
+            "estimated_ms": _ms(self.estimated_ms),
+            "estimate": self.estimate.to_dict() if self.estimate else None,
         }
 
 
@@ -230,7 +272,30 @@ def _revision_lines(result: RevisionResult) -> list[str]:
         seeded = ", ".join(f"{table} +{rows}" for table, rows in result.rows_seeded.items())
         lines.append(f"     seeded: {seeded}")
     lines.extend(f"     seeding: {note}" for note in result.seed_notes)
+    if result.estimate is not None:
+        lines.append(f"     estimated duration: {_estimate_text(result.estimate)}")
     return lines
+
+
+def _long_duration(ms: float) -> str:
+    seconds = ms / 1000
+    if seconds < 1:
+        return _duration(ms)
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _estimate_text(estimate: Estimate) -> str:
+    measured = ", ".join(f"{_duration(ms)} at {rows:,} rows" for rows, ms in estimate.samples)
+    if estimate.estimated_ms is None:
+        head = "unknown (no production row counts for " + ", ".join(estimate.tables) + ")"
+    else:
+        sizes = ", ".join(f"{t} {n:,} rows" for t, n in estimate.production_rows.items())
+        head = f"{_long_duration(estimate.estimated_ms)} at production size ({sizes})"
+    return f"{head}; measured {measured}" if measured else head
 
 
 def render_text(report: DryRunReport) -> str:

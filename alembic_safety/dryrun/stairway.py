@@ -30,6 +30,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError, to_tuple
+from psycopg import sql as psql
 from sqlalchemy import create_engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
@@ -38,7 +39,13 @@ from sqlalchemy.pool import NullPool
 from alembic_safety.dryrun.databases import Throwaway
 from alembic_safety.dryrun.locks import PROBE_SQL, LockTracer
 from alembic_safety.dryrun.redirect import Redirect, redirected
-from alembic_safety.dryrun.report import DryRunReport, Failure, RevisionResult, StepName
+from alembic_safety.dryrun.report import (
+    DryRunReport,
+    Estimate,
+    Failure,
+    RevisionResult,
+    StepName,
+)
 from alembic_safety.dryrun.seeding import Seeder
 from alembic_safety.dryrun.snapshot import (
     Fingerprint,
@@ -50,7 +57,20 @@ from alembic_safety.dryrun.snapshot import (
 )
 from alembic_safety.errors import UsageError
 
-__all__ = ["Progress", "StairwayOptions", "run_stairway"]
+__all__ = ["BLOCKING_MODES", "Progress", "StairwayOptions", "blocked_tables", "run_stairway"]
+
+#: The locks the dry run reports as blocking: ACCESS EXCLUSIVE (most DDL: blocks reads and
+#: writes) and SHARE (an index build: blocks writes). SHARE ROW EXCLUSIVE, which a new foreign
+#: key takes on the table it references, is held for milliseconds and is left out.
+BLOCKING_MODES = frozenset({"ShareLock", "AccessExclusiveLock"})
+
+
+def blocked_tables(result: RevisionResult) -> list[str]:
+    """Tables that existed before the revision whose writes its upgrade blocked, or which it
+    rewrote."""
+    names = {lock.relation for lock in result.locks if not lock.new and lock.mode in BLOCKING_MODES}
+    return sorted(names | set(result.rewritten))
+
 
 #: alembic's per-step INFO lines ("Running upgrade a -> b") would drown the report.
 _QUIET_LOGGERS = ("alembic.runtime.migration",)
@@ -61,8 +81,13 @@ class StairwayOptions:
     rows: int = 100
     rows_per_table: dict[str, int] = field(default_factory=dict)
     revision_range: str | None = None
+    #: Only check revisions after this one (earlier ones are applied without checks).
+    since: str | None = None
     trace_locks: bool = True
     lock_interval: float = 0.005
+    #: Time revisions that block writes on an existing table again at this many times the
+    #: seeded rows, for the duration estimate (0: off).
+    scale_factor: int = 10
 
 
 class Progress:
@@ -163,7 +188,22 @@ def _ordered(script: ScriptDirectory) -> list[Script]:
     return list(reversed(list(script.walk_revisions("base", "heads"))))
 
 
-def _selected(script: ScriptDirectory, revision_range: str | None) -> set[str] | None:
+def _selected(
+    script: ScriptDirectory, revision_range: str | None, since: str | None = None
+) -> set[str] | None:
+    if since:
+        if revision_range:
+            raise UsageError("give either since or a revision range, not both")
+        try:
+            start = script.revision_map.get_revision(since)
+        except Exception as exc:  # alembic raises several error types for unknown revisions
+            raise UsageError(f"since {since!r}: {exc}") from None
+        if start is None:  # "base": everything
+            return None
+        # REV:heads is inclusive; REV itself is already on the base branch.
+        chosen = _selected(script, f"{start.revision}:heads") or set()
+        chosen.discard(start.revision)
+        return chosen
     if not revision_range:
         return None
     if ":" not in revision_range:
@@ -314,7 +354,7 @@ class _Stairway:
     def _walk(self) -> Iterator[MigrationStep]:
         rmap = self.script.revision_map
         ordered = _ordered(self.script)
-        selected = _selected(self.script, self.options.revision_range)
+        selected = _selected(self.script, self.options.revision_range, self.options.since)
         chosen = [s for s in ordered if selected is None or s.revision in selected]
         self.report.selected = len(chosen)
         remaining = len(chosen)
@@ -405,6 +445,74 @@ class _Stairway:
             return
         progress(done, total, script.revision, "re-upgrade")
         yield from self._step(result, "re-upgrade", up)
+        if result.passed:
+            yield from self._scaled(script, result, up)
+
+    def _scaled(
+        self, script: Script, result: RevisionResult, up: MigrationStep
+    ) -> Iterator[MigrationStep]:
+        """For the duration estimate: when the upgrade blocked writes on (or rewrote) a table that
+        existed before it, time it once more on more rows (downgrade, top the tables up by
+        ``scale_factor - 1`` times their seeded rows, upgrade). The tables keep those rows
+        afterwards; every sample counts the rows it really ran on."""
+        factor = self.options.scale_factor
+        tables = blocked_tables(result)
+        if factor <= 1 or not tables or not self.seeder.enabled or result.reupgrade_ms is None:
+            return
+        counts = self._count(tables)
+        if not counts:
+            return
+        estimate = Estimate(
+            tables=sorted(counts), samples=[(sum(counts.values()), result.reupgrade_ms)]
+        )
+        result.estimate = estimate
+        done, total = len(self.report.revisions), self.report.selected
+        self.progress(done, total, script.revision, f"downgrade (x{factor} rows)")
+        self.current = (result, "downgrade")
+        if self.context is not None:
+            self.context.impl.memo.clear()
+        yield MigrationStep.downgrade_from_script(self.script.revision_map, script)
+        self.current = None
+        # Top the tables up by (factor - 1) times their seeded rows: on the first measurement
+        # they grow to factor times the seeded size; tables measured again (by a later
+        # revision) grow by the same number of rows each time, never geometrically.
+        seeder = self.seeder
+        saved = seeder.rows, seeder.rows_per_table
+        grown = {
+            table: count + (factor - 1) * saved[1].get(table, saved[0])
+            for table, count in counts.items()
+        }
+        seeder.rows_per_table = {**saved[1], **grown}
+        try:
+            seeder.seed(self.tool, take_snapshot(self.tool, self.exclude))
+        finally:
+            seeder.rows, seeder.rows_per_table = saved
+        self.progress(done, total, script.revision, f"upgrade (x{factor} rows)")
+        self.current = (result, "re-upgrade")
+        if self.context is not None:
+            self.context.impl.memo.clear()
+        started = self.step_started = time.perf_counter()
+        yield up
+        elapsed = (time.perf_counter() - started) * 1000
+        self.current = None
+        counts = self._count(estimate.tables)
+        if len(counts) == len(estimate.tables):
+            estimate.samples.append((sum(counts.values()), elapsed))
+
+    def _count(self, tables: Sequence[str]) -> dict[str, int]:
+        """Rows in each table that exists (``t`` or ``schema.t``)."""
+        counts: dict[str, int] = {}
+        for table in tables:
+            try:
+                row = self.tool.execute(
+                    psql.SQL("SELECT count(*) FROM {}").format(
+                        psql.Identifier(*table.split(".", 1))
+                    )
+                ).fetchone()
+            except psycopg.Error:
+                continue
+            counts[table] = int(row[0]) if row else 0
+        return counts
 
     def _data_loss(
         self, prints: dict[str, Fingerprint], before: Snapshot, after: Snapshot

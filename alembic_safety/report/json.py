@@ -31,6 +31,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "help": finding.help,
         "suppressed": finding.suppressed,
         "suppression_reason": finding.suppression_reason,
+        "measured": finding.measured,
     }
 
 

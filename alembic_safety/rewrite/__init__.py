@@ -15,30 +15,49 @@ On PostgreSQL, for tables that existed before the revision, the generated revisi
 drops indexes ``CONCURRENTLY`` in an autocommit block, adds foreign keys and CHECK constraints
 ``NOT VALID`` and NOT NULL columns (without a server default) nullable. A second, chained
 revision then validates the constraints and enforces NOT NULL without long locks, after a
-marked TODO where the backfill goes. Every generated revision gets a risk header in its
-docstring (see :mod:`alembic_safety.rewrite.header` for how, without changing file names).
+marked TODO where the backfill goes. A rewriting type change becomes a shadow column kept in
+sync by a trigger (expand), a keyset-batched backfill (migrate) and the swap (contract); drops
+move to a final contract revision of their own (:mod:`alembic_safety.rewrite.phases`). Each
+generated revision starts with ``SET lock_timeout``, and gets a risk header in its docstring
+(see :mod:`alembic_safety.rewrite.header` for how, without changing file names). Settings:
+:class:`alembic_safety.rewrite.settings.RewriteSettings`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from alembic import util
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 
-from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, NoteOp, ReversibleExecuteSQLOp
-from alembic_safety.rewrite.fixes import rewrite_ops, safe_follow_up
+from alembic_safety.rewrite.custom_ops import (
+    AutocommitBlockOp,
+    BackfillOp,
+    NoteOp,
+    ReversibleExecuteSQLOp,
+)
+from alembic_safety.rewrite.fixes import (
+    contract_type_change,
+    migrate_type_change,
+    rewrite_ops,
+    safe_follow_up,
+    type_sql,
+)
 from alembic_safety.rewrite.header import Phase, RevisionMessage, add_header
+from alembic_safety.rewrite.phases import add_timeouts, escalations_for_drops, split_drops
+from alembic_safety.rewrite.settings import RewriteSettings
 
 __all__ = [
     "AutocommitBlockOp",
+    "BackfillOp",
     "NoteOp",
     "ProcessRevisionDirectives",
     "ReversibleExecuteSQLOp",
     "RevisionMessage",
+    "RewriteSettings",
     "compose",
     "process_revision_directives",
 ]
@@ -52,24 +71,37 @@ _CONTRACTING = (ops.DropTableOp, ops.DropColumnOp)
 
 
 def process_revision_directives(
-    context: MigrationContext, revision: Any, directives: list[ops.MigrationScript]
+    context: MigrationContext,
+    revision: Any,
+    directives: list[ops.MigrationScript],
+    settings: RewriteSettings | None = None,
 ) -> None:
     """Make autogenerate output safe and add risk headers (an Alembic ``env.py`` hook).
 
-    Scripts a previous hook put in ``directives`` are each rewritten; a follow-up script is
-    inserted right after the script it completes and chained to it.
+    Scripts a previous hook put in ``directives`` are each rewritten; follow-up scripts are
+    inserted right after the script they complete and chained to it. Settings come from the
+    project's configuration (:class:`RewriteSettings`) unless ``settings`` is given.
     """
+    if settings is None:
+        settings = RewriteSettings.from_config(context.config)
     postgresql = context.dialect is not None and context.dialect.name == "postgresql"
     for script in list(directives):
-        follow_up: ops.MigrationScript | None = None
+        follow_ups: list[_FollowUp] = []
         if postgresql and len(script.upgrade_ops_list) == 1:
-            follow_up = _rewrite(context, revision, script)
+            follow_ups = _rewrite(context, revision, script, settings)
         elif postgresql:
             _log.warning("alembic-safety: multiple-database revision left as generated")
-        add_header(script, _phase(script))
-        if follow_up is None:
-            continue
-        _chain_after(directives, script, follow_up)
+        previous = script
+        for generated, phase, escalations in [(script, _phase(script), None), *follow_ups]:
+            if postgresql:
+                add_timeouts(generated, settings)
+            if escalations is None:
+                escalations = escalations_for_drops(generated)
+            add_header(generated, phase, escalations)
+            if generated is not script:
+                generated.head = previous.rev_id
+                _chain_after(directives, previous, generated)
+            previous = generated
 
 
 def compose(user_hook: ProcessRevisionDirectives | None) -> ProcessRevisionDirectives:
@@ -89,27 +121,74 @@ def compose(user_hook: ProcessRevisionDirectives | None) -> ProcessRevisionDirec
     return hook
 
 
+#: A script to chain, its phase and its escalation notes (None: one per drop it makes).
+_FollowUp = tuple[ops.MigrationScript, Phase, Sequence[str] | None]
+
+
 def _rewrite(
-    context: MigrationContext, revision: Any, script: ops.MigrationScript
-) -> ops.MigrationScript | None:
-    deferred = rewrite_ops(context, revision, script)
-    if not deferred:
-        return None
-    upgrade, downgrade, backfill = safe_follow_up(context.dialect, deferred)
-    phase: Phase = "migrate" if backfill else "contract"
+    context: MigrationContext,
+    revision: Any,
+    script: ops.MigrationScript,
+    settings: RewriteSettings,
+) -> list[_FollowUp]:
+    """Rewrite ``script`` in place; the scripts to chain after it, in order."""
+    drops = split_drops(script) if settings.phases and settings.enabled("drop") else None
+    deferred = rewrite_ops(context, revision, script, settings)
+    dialect = context.dialect
+    follow_ups: list[_FollowUp] = []
+    if deferred:
+        upgrade, downgrade, backfill = safe_follow_up(dialect, deferred)
+        if settings.phases:
+            phase: Phase = "migrate" if backfill else "contract"
+            follow_ups.append((_script_after(script, phase, upgrade, downgrade), phase, None))
+        else:  # one file: the follow-up's steps at the end, in their own autocommit block
+            script.upgrade_ops_list[0].ops += upgrade
+            script.downgrade_ops_list[0].ops[:0] = downgrade
+    if deferred.type_changes:
+        migrate = [
+            op_
+            for change in deferred.type_changes
+            for op_ in migrate_type_change(dialect, change, settings.backfill_batch_size)
+        ]
+        follow_ups.append((_script_after(script, "migrate", migrate, []), "migrate", None))
+        contract_up: list[ops.MigrateOperation] = []
+        contract_down: list[ops.MigrateOperation] = []
+        for change in deferred.type_changes:
+            up, down = contract_type_change(dialect, change, settings.backfill_batch_size)
+            contract_up += up
+            contract_down[:0] = down
+        notes = [
+            f"renames {c.table}.{c.shadow} to {c.column}: deploy with the application change "
+            f"that reads {c.column} as {type_sql(dialect, c.new_type)}"
+            for c in deferred.type_changes
+        ]
+        contract = _script_after(script, "contract", contract_up, contract_down)
+        follow_ups.append((contract, "contract", notes))
+    if drops is not None:
+        final = _script_after(script, "contract", drops.upgrade, drops.downgrade, "drop")
+        follow_ups.append((final, "contract", None))
+    return follow_ups
+
+
+def _script_after(
+    script: ops.MigrationScript,
+    phase: Phase,
+    upgrade: list[ops.MigrateOperation],
+    downgrade: list[ops.MigrateOperation],
+    suffix: str | None = None,
+) -> ops.MigrationScript:
+    """A new script with ``script``'s message, tokens and location (chained later)."""
     message = str.__str__(script.message) if script.message else "empty message"
     upgrade_token = script.upgrade_ops_list[0].upgrade_token
     downgrade_token = script.downgrade_ops_list[0].downgrade_token
-    follow_up = ops.MigrationScript(
+    return ops.MigrationScript(
         rev_id=util.rev_id(),
-        message=f"{message.splitlines()[0]} ({phase})",
+        message=f"{message.splitlines()[0]} ({suffix or phase})",
         upgrade_ops=ops.UpgradeOps(upgrade, upgrade_token=upgrade_token),
         downgrade_ops=ops.DowngradeOps(downgrade, downgrade_token=downgrade_token),
         head=script.rev_id,
         version_path=script.version_path,
     )
-    add_header(follow_up, phase)
-    return follow_up
 
 
 def _chain_after(

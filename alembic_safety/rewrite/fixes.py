@@ -20,10 +20,17 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer
 from sqlalchemy.engine.interfaces import Dialect
 
-from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, NoteOp, ReversibleExecuteSQLOp
+from alembic_safety.rewrite.custom_ops import (
+    AutocommitBlockOp,
+    BackfillOp,
+    NoteOp,
+    ReversibleExecuteSQLOp,
+)
+from alembic_safety.rewrite.settings import RewriteSettings
 from alembic_safety.risk import Direction
+from alembic_safety.rules.rewriting_type_change import rewrite_reason
 
-__all__ = ["Deferred", "NotNullColumn", "rewrite_ops", "safe_follow_up"]
+__all__ = ["Deferred", "NotNullColumn", "TypeChange", "rewrite_ops", "safe_follow_up"]
 
 #: PostgreSQL truncates identifiers to 63 bytes; a generated name must survive that as is.
 _MAX_IDENTIFIER = 63
@@ -44,13 +51,42 @@ class NotNullColumn:
         return f"ck_{self.table}_{self.column.name}_not_null"[:_MAX_IDENTIFIER]
 
 
+@dataclass(frozen=True)
+class TypeChange:
+    """A rewriting type change done through a shadow column ``<column>_new`` (see phases)."""
+
+    schema: str | None
+    table: str
+    column: str
+    old_type: Any
+    new_type: Any
+    #: The table's single integer primary key column, for keyset batches.
+    key: str
+    old_nullable: bool
+    new_nullable: bool
+
+    @property
+    def shadow(self) -> str:
+        return f"{self.column}_new"[:_MAX_IDENTIFIER]
+
+    @property
+    def old(self) -> str:
+        return f"{self.column}_old"[:_MAX_IDENTIFIER]
+
+    @property
+    def function(self) -> str:
+        return f"{self.table}_{self.column}_new_sync"[:_MAX_IDENTIFIER]
+
+
 @dataclass
 class Deferred:
-    """What the rewrites of one script left for its follow-up script."""
+    """What the rewrites of one script left for its follow-up scripts."""
 
     #: (schema, table, constraint) added NOT VALID, to be validated later.
     validations: list[tuple[str | None, str, str]] = field(default_factory=list)
     not_null: list[NotNullColumn] = field(default_factory=list)
+    #: Shadow columns added by this script: backfilled, then swapped in, by later scripts.
+    type_changes: list[TypeChange] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.validations or self.not_null)
@@ -59,6 +95,7 @@ class Deferred:
 @dataclass
 class _State:
     untouchable: frozenset[TableKey]
+    settings: RewriteSettings = field(default_factory=RewriteSettings)
     deferred: Deferred = field(default_factory=Deferred)
     direction: Direction = "upgrade"
 
@@ -101,7 +138,11 @@ def _writer(state: _State) -> Rewriter:
     def _create_index(
         context: MigrationContext, revision: Any, op: ops.CreateIndexOp
     ) -> ops.MigrateOperation:
-        if op.kw.get("postgresql_concurrently") or not state.existing(op.schema, op.table_name):
+        if (
+            not state.settings.enabled("index")
+            or op.kw.get("postgresql_concurrently")
+            or not state.existing(op.schema, op.table_name)
+        ):
             return op
         concurrent = ops.CreateIndexOp(
             op.index_name,
@@ -118,8 +159,10 @@ def _writer(state: _State) -> Rewriter:
     def _drop_index(
         context: MigrationContext, revision: Any, op: ops.DropIndexOp
     ) -> ops.MigrateOperation:
-        if op.kw.get("postgresql_concurrently") or (
-            op.table_name is not None and not state.existing(op.schema, op.table_name)
+        if (
+            not state.settings.enabled("index")
+            or op.kw.get("postgresql_concurrently")
+            or (op.table_name is not None and not state.existing(op.schema, op.table_name))
         ):
             return op
         concurrent = ops.DropIndexOp(
@@ -172,7 +215,8 @@ def _writer(state: _State) -> Rewriter:
     ) -> ops.MigrateOperation:
         column = op.column
         if (
-            state.direction != "upgrade"
+            not state.settings.enabled("not_null")
+            or state.direction != "upgrade"
             or column.nullable
             or column.server_default is not None
             or column.primary_key
@@ -187,7 +231,239 @@ def _writer(state: _State) -> Rewriter:
         state.deferred.not_null.append(NotNullColumn(op.schema, op.table_name, column))
         return ops.AddColumnOp(op.table_name, nullable, schema=op.schema)
 
+    @writer.rewrites(ops.AlterColumnOp)
+    def _alter_column(
+        context: MigrationContext, revision: Any, op: ops.AlterColumnOp
+    ) -> ops.MigrateOperation | list[ops.MigrateOperation]:
+        if state.direction == "downgrade":
+            return _undo_shadow(context.dialect, state, op)
+        return _shadow_column(context, state, op)
+
     return writer
+
+
+def _pure_type_change(op: ops.AlterColumnOp) -> bool:
+    """Only the type changes: the shadow column handles nothing else (a rename, a default)."""
+    return (
+        op.modify_type is not None
+        and op.modify_name is None
+        and op.modify_nullable is None
+        and op.modify_server_default is False
+        and op.modify_comment is False
+    )
+
+
+def _model_table(context: MigrationContext, schema: str | None, table: str) -> Any:
+    """The model's Table from env.py's ``target_metadata`` (a MetaData or a list of them)."""
+    metadata = context.opts.get("target_metadata")
+    for models in metadata if isinstance(metadata, (list, tuple)) else [metadata]:
+        tables = getattr(models, "tables", {})
+        for key in ([f"{schema}.{table}"] if schema else []) + [table, f"public.{table}"]:
+            if key in tables:
+                return tables[key]
+    return None
+
+
+def _shadow_column(
+    context: MigrationContext, state: _State, op: ops.AlterColumnOp
+) -> ops.MigrateOperation | list[ops.MigrateOperation]:
+    """A rewriting type change → ``<col>_new`` of the new type kept in sync by a trigger."""
+    if (
+        not state.settings.enabled("type_change")
+        or not state.settings.phases
+        or not _pure_type_change(op)
+        or not state.existing(op.schema, op.table_name)
+    ):
+        return op
+    reason = rewrite_reason(
+        op.existing_type,
+        op.modify_type,
+        using=op.kw.get("postgresql_using"),
+        utc_session=False,
+        target_version=15,
+    )
+    if reason is None:
+        return op  # catalog-only: nothing to gain
+    table = _model_table(context, op.schema, op.table_name)
+    keys = list(table.primary_key.columns) if table is not None else []
+    if op.kw.get("postgresql_using") or len(keys) != 1 or not isinstance(keys[0].type, Integer):
+        why = (
+            "it has a USING expression"
+            if op.kw.get("postgresql_using")
+            else "the model's table has no single-column integer primary key for keyset batches"
+        )
+        note = NoteOp(
+            f"TODO(alembic-safety): {op.table_name}.{op.column_name} changes type and that "
+            f"rewrites the table ({reason}) under ACCESS EXCLUSIVE; no shadow column was "
+            f"generated because {why}. Consider a shadow column or table by hand."
+        )
+        return [note, op]
+    model_column = table.c.get(op.column_name) if table is not None else None
+    change = TypeChange(
+        schema=op.schema,
+        table=op.table_name,
+        column=op.column_name,
+        old_type=op.existing_type,
+        new_type=op.modify_type,
+        key=str(keys[0].name),
+        old_nullable=op.existing_nullable is not False,
+        new_nullable=model_column is None or bool(model_column.nullable),
+    )
+    state.deferred.type_changes.append(change)
+    return expand_type_change(context.dialect, change)
+
+
+def _undo_shadow(
+    dialect: Dialect, state: _State, op: ops.AlterColumnOp
+) -> ops.MigrateOperation | list[ops.MigrateOperation]:
+    """The downgrade's reverse type change of a shadowed column → drop the shadow instead."""
+    for change in state.deferred.type_changes:
+        if (change.schema, change.table, change.column) == (
+            op.schema,
+            op.table_name,
+            op.column_name,
+        ) and op.modify_type is not None:
+            expand = expand_type_change(dialect, change)
+            return [operation.reverse() for operation in reversed(expand)]
+    return op
+
+
+def type_sql(dialect: Dialect, type_: Any) -> str:
+    return str(type_.compile(dialect=dialect))
+
+
+def _sync_ops(dialect: Dialect, change: TypeChange) -> list[ops.MigrateOperation]:
+    """The trigger function and the trigger keeping ``<col>_new`` equal to ``<col>``."""
+    quote = dialect.identifier_preparer.quote
+    table = _table_sql(dialect, change.schema, change.table)
+    function = (
+        f"{quote(change.schema)}.{quote(change.function)}"
+        if change.schema
+        else quote(change.function)
+    )
+    cast = f"CAST(NEW.{quote(change.column)} AS {type_sql(dialect, change.new_type)})"
+    create_function = (
+        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN NEW.{quote(change.shadow)} := {cast}; RETURN NEW; END $$"
+    )
+    create_trigger = (
+        f"CREATE TRIGGER {quote(change.function)} BEFORE INSERT OR UPDATE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+    )
+    return [
+        ReversibleExecuteSQLOp(create_function, f"DROP FUNCTION {function}()"),
+        ReversibleExecuteSQLOp(create_trigger, f"DROP TRIGGER {quote(change.function)} ON {table}"),
+    ]
+
+
+def expand_type_change(dialect: Dialect, change: TypeChange) -> list[ops.MigrateOperation]:
+    """Add the shadow column (nullable) and the trigger that fills it on every write."""
+    shadow = Column(change.shadow, change.new_type, nullable=True)
+    return [
+        ops.AddColumnOp(change.table, shadow, schema=change.schema),
+        *_sync_ops(dialect, change),
+    ]
+
+
+def migrate_type_change(
+    dialect: Dialect, change: TypeChange, batch_size: int
+) -> list[ops.MigrateOperation]:
+    """The keyset-batched backfill of the shadow column and its check, outside a transaction."""
+    quote = dialect.identifier_preparer.quote
+    cast = f"CAST({quote(change.column)} AS {type_sql(dialect, change.new_type)})"
+    backfill = BackfillOp(
+        _table_sql(dialect, change.schema, change.table),
+        quote(change.key),
+        quote(change.shadow),
+        cast,
+        batch_size,
+    )
+    return [AutocommitBlockOp([backfill])]
+
+
+def contract_type_change(
+    dialect: Dialect, change: TypeChange, batch_size: int
+) -> tuple[list[ops.MigrateOperation], list[ops.MigrateOperation]]:
+    """Swap the shadow column in: (upgrade, downgrade).
+
+    The old column is renamed away before it is dropped, so that no step drops a column the
+    models still have. The downgrade brings the old column back, filled from the new one in
+    batches.
+    """
+    quote = dialect.identifier_preparer.quote
+    sync = _sync_ops(dialect, change)
+    table, schema = change.table, change.schema
+
+    def rename(old: str, new: str, type_: Any, nullable: bool) -> ops.AlterColumnOp:
+        return ops.AlterColumnOp(
+            table,
+            old,
+            schema=schema,
+            modify_name=new,
+            existing_type=type_,
+            existing_nullable=nullable,
+        )
+
+    old_column = Column(change.old, change.old_type, nullable=True)
+    upgrade: list[ops.MigrateOperation] = [
+        NoteOp(
+            f"Indexes, constraints, defaults and views on {table}.{change.column} go with the\n"
+            f"old column: recreate them on {change.shadow} in an earlier revision."
+        ),
+        *[operation.reverse() for operation in reversed(sync)],
+        rename(change.column, change.old, change.old_type, change.old_nullable),
+        rename(change.shadow, change.column, change.new_type, True),
+        ops.DropColumnOp.from_column_and_tablename(schema, table, old_column),
+    ]
+    if not change.new_nullable:
+        upgrade.append(
+            ops.AlterColumnOp(
+                table,
+                change.column,
+                schema=schema,
+                existing_type=change.new_type,
+                existing_nullable=True,
+                modify_nullable=False,
+            )
+        )
+    # Back in keyset batches too: a downgrade runs on the same busy table.
+    refill = BackfillOp(
+        _table_sql(dialect, schema, table),
+        quote(change.key),
+        quote(change.old),
+        f"CAST({quote(change.column)} AS {type_sql(dialect, change.old_type)})",
+        batch_size,
+    )
+    downgrade: list[ops.MigrateOperation] = [
+        ops.AddColumnOp(table, old_column, schema=schema),
+        AutocommitBlockOp([refill]),
+        rename(change.column, change.shadow, change.new_type, change.new_nullable),
+        rename(change.old, change.column, change.old_type, True),
+    ]
+    if not change.old_nullable:
+        downgrade.append(
+            ops.AlterColumnOp(
+                table,
+                change.column,
+                schema=schema,
+                existing_type=change.old_type,
+                existing_nullable=True,
+                modify_nullable=False,
+            )
+        )
+    if not change.new_nullable:
+        downgrade.append(
+            ops.AlterColumnOp(
+                table,
+                change.shadow,
+                schema=schema,
+                existing_type=change.new_type,
+                existing_nullable=False,
+                modify_nullable=True,
+            )
+        )
+    downgrade += sync
+    return upgrade, downgrade
 
 
 def _needs_not_valid(
@@ -198,7 +474,8 @@ def _needs_not_valid(
 ) -> bool:
     """Only added constraints on existing tables, upgrade side, that a VALIDATE can name."""
     return (
-        state.direction == "upgrade"
+        state.settings.enabled("constraint")
+        and state.direction == "upgrade"
         and not op.kw.get("postgresql_not_valid")
         and op.constraint_name is not None  # VALIDATE needs the name; unnamed ones stay as is
         and state.existing(schema, table)
@@ -234,9 +511,14 @@ def _hoist_blocks(container: ops.OpContainer) -> None:
     container.ops = [*head, *container.ops, *tail]
 
 
-def rewrite_ops(context: MigrationContext, revision: Any, script: ops.MigrationScript) -> Deferred:
-    """Rewrite ``script`` in place; return what its follow-up script must do."""
-    state = _State(_tables_created_or_dropped(script))
+def rewrite_ops(
+    context: MigrationContext,
+    revision: Any,
+    script: ops.MigrationScript,
+    settings: RewriteSettings | None = None,
+) -> Deferred:
+    """Rewrite ``script`` in place; return what its follow-up scripts must do."""
+    state = _State(_tables_created_or_dropped(script), settings or RewriteSettings())
     _writer(state).process_revision_directives(context, revision, [script])
     for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
         _hoist_blocks(container)

@@ -17,7 +17,7 @@ The alternative, ``context.opts["template_args"]`` keyed by rev_id read from a c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Literal
@@ -70,6 +70,8 @@ class RevisionHeader:
     phase: Phase
     rollback: bool
     findings: tuple[str, ...] = ()
+    #: Why a human must decide when to deploy it (drops, breaking renames).
+    escalations: tuple[str, ...] = ()
 
     def render(self) -> str:
         lines = [
@@ -83,6 +85,7 @@ class RevisionHeader:
         ]
         if self.findings:
             lines.append(f"Findings: {', '.join(self.findings)}")
+        lines += [f"Escalation: {note}" for note in self.escalations]
         # A triple quote would end the docstring early.
         return "\n".join(lines).replace('"""', "'''")
 
@@ -120,7 +123,12 @@ def assess_script(upgrade_ops: ops.OpContainer) -> list[Finding]:
     return findings
 
 
-def build_header(script: ops.MigrationScript, phase: Phase, message: str | None) -> str:
+def build_header(
+    script: ops.MigrationScript,
+    phase: Phase,
+    message: str | None,
+    escalations: Sequence[str] = (),
+) -> str:
     """The rendered header for ``script``; risk from its upgrade ops, as the linter sees them."""
     findings = [
         f
@@ -135,13 +143,14 @@ def build_header(script: ops.MigrationScript, phase: Phase, message: str | None)
         phase=phase,
         rollback=any(has_operations(d) for d in script.downgrade_ops_list),
         findings=tuple(dict.fromkeys(f"{f.code} {f.name}" for f in findings)),
+        escalations=tuple(dict.fromkeys(escalations)),
     )
     return header.render()
 
 
-def add_header(script: ops.MigrationScript, phase: Phase) -> None:
+def add_header(script: ops.MigrationScript, phase: Phase, escalations: Sequence[str] = ()) -> None:
     """Put the header into ``script.message`` (see the module docstring for why this way)."""
     message = script.message
     if isinstance(message, RevisionMessage):
         message = str.__str__(message)
-    script.message = RevisionMessage(message, build_header(script, phase, message))
+    script.message = RevisionMessage(message, build_header(script, phase, message, escalations))

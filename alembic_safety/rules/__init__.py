@@ -2,7 +2,8 @@
 
 One module per rule, discovered automatically: adding a rule is adding a module. Codes are
 permanent (families: 1xx locking/rewrites, 2xx breaking changes, 3xx data loss, 4xx
-transactions, 5xx data migrations, 6xx history, 9xx analysis limits).
+transactions, 5xx data migrations, 6xx history, 7xx measured by the dry run, 9xx analysis
+limits).
 """
 
 from __future__ import annotations

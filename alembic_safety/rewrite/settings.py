@@ -1,0 +1,142 @@
+"""Settings of the autogenerate rewriter, read from the project's configuration files.
+
+Keys (``[tool.alembic_safety]`` in pyproject.toml, or ``[alembic_safety]`` in alembic.ini; the
+ini wins, as in the linter's settings loader):
+
+``rewrite_lock_timeout``
+    ``SET lock_timeout`` at the start of each generated revision (default ``"5s"``; an empty
+    string, ``"0"`` or ``"off"`` writes none).
+``rewrite_statement_timeout``
+    ``SET statement_timeout`` too, when set (default: none).
+``backfill_batch_size``
+    Primary-key values per batch in generated backfills (default 5000).
+``rewrite_phases``
+    ``true`` (default): expand / migrate / contract revisions; ``false``: one file, each op made
+    safe in place (no shadow columns, drops stay where autogenerate put them).
+``rewrites``
+    The rewrites to apply (default all): ``index``, ``constraint``, ``not_null``, ``drop``,
+    ``type_change``.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+from alembic.config import Config
+
+from alembic_safety.errors import UsageError
+
+__all__ = ["REWRITES", "RewriteSettings"]
+
+#: Every rewrite, by the name the ``rewrites`` setting uses.
+REWRITES: tuple[str, ...] = ("index", "constraint", "not_null", "drop", "type_change")
+
+_KEYS = {
+    "rewrite_lock_timeout": "lock_timeout",
+    "rewrite_statement_timeout": "statement_timeout",
+    "backfill_batch_size": "backfill_batch_size",
+    "rewrite_phases": "phases",
+    "rewrites": "rewrites",
+}
+_OFF = frozenset({"", "0", "off", "none", "false"})
+
+
+@dataclass(frozen=True)
+class RewriteSettings:
+    """What the rewriter does; the defaults are what it does without configuration."""
+
+    lock_timeout: str | None = "5s"
+    statement_timeout: str | None = None
+    backfill_batch_size: int = 5000
+    phases: bool = True
+    rewrites: frozenset[str] = field(default_factory=lambda: frozenset(REWRITES))
+
+    def enabled(self, rewrite: str) -> bool:
+        return rewrite in self.rewrites
+
+    @classmethod
+    def from_config(cls, config: Config | None) -> RewriteSettings:
+        """The settings from pyproject.toml, then alembic.ini; defaults for keys not given.
+
+        Other keys of the sections belong to the linter and are ignored here.
+        """
+        values: dict[str, Any] = {}
+        if config is not None:
+            pyproject = _pyproject(config)
+            if pyproject is not None:
+                values.update(_section_of_pyproject(pyproject))
+            ini = Path(config.config_file_name) if config.config_file_name else None
+            if ini is not None and ini.is_file():
+                values.update(_section_of_ini(ini))
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> RewriteSettings:
+        changes: dict[str, Any] = {}
+        for raw_key, value in values.items():
+            key = _KEYS.get(raw_key.strip().replace("-", "_").lower())
+            if key is not None:
+                changes[key] = _convert(key, raw_key, value)
+        return cls(**changes)
+
+
+def _convert(key: str, raw_key: str, value: Any) -> Any:
+    if key in ("lock_timeout", "statement_timeout"):
+        text = str(value).strip().strip("'\"")
+        return None if value is None or text.lower() in _OFF else text
+    if key == "backfill_batch_size":
+        try:
+            size = int(value)
+        except (TypeError, ValueError):
+            size = 0
+        if size < 1:
+            raise UsageError(f"{raw_key} must be a positive integer, got {value!r}")
+        return size
+    if key == "phases":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise UsageError(f"{raw_key} must be true or false, got {value!r}")
+        return text in ("1", "true", "yes", "on")
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    names = frozenset(str(item).strip().lower() for item in items if str(item).strip())
+    unknown = sorted(names - set(REWRITES))
+    if unknown:
+        raise UsageError(f"{raw_key}: unknown rewrite(s) {unknown}; known: {list(REWRITES)}")
+    return names
+
+
+def _pyproject(config: Config) -> Path | None:
+    candidates: list[Path] = []
+    toml_name = getattr(config, "toml_file_name", None)
+    if toml_name:
+        candidates.append(Path(toml_name))
+    if config.config_file_name:
+        candidates.append(Path(config.config_file_name).absolute().parent / "pyproject.toml")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _section_of_pyproject(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    section = data.get("tool", {}).get("alembic_safety", {})
+    return dict(section) if isinstance(section, dict) else {}
+
+
+def _section_of_ini(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not parser.has_section("alembic_safety"):
+        return {}
+    return dict(parser.items("alembic_safety"))
