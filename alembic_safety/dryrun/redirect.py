@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from alembic_safety.dryrun.databases import Throwaway
 from alembic_safety.errors import UsageError
@@ -56,8 +57,19 @@ class GuardViolation(UsageError):
 class Redirect:
     """The throwaway target, plus what the guard saw (backend pids, a violation)."""
 
-    def __init__(self, throwaway: Throwaway) -> None:
-        self.throwaway = throwaway
+    def __init__(
+        self,
+        throwaway: Throwaway | Sequence[Throwaway],
+        urls: Mapping[str, Throwaway] | None = None,
+    ) -> None:
+        #: Every throwaway database of the run (several for a multidb env.py); the first is
+        #: the default target.
+        self.targets = [throwaway] if isinstance(throwaway, Throwaway) else list(throwaway)
+        self.throwaway = self.targets[0]
+        #: Configured URL (as rendered by :func:`_url_key`) → its throwaway database.
+        self.urls = {_url_key(url): target for url, target in (urls or {}).items()}
+        for target in self.targets:
+            self.urls.setdefault(_url_key(target.url), target)
         #: Backend pids of every connection made through SQLAlchemy during the run.
         self.pids: set[int] = set()
         self.violation: GuardViolation | None = None
@@ -69,9 +81,10 @@ class Redirect:
     # -- the guard ----------------------------------------------------------------------------
 
     def _violation(self, found: str) -> GuardViolation:
+        names = ", ".join(repr(t.name) for t in self.targets)
         error = GuardViolation(
             f"dry run aborted: env.py connected to {found} instead of the throwaway database "
-            f"{self.throwaway.name!r}; nothing was run on it. Build the engine with "
+            f"{names}; nothing was run on it. Build the engine with "
             "sqlalchemy's create_engine/engine_from_config (or use "
             'config.attributes["connection"]) inside env.py so the dry run can redirect it'
         )
@@ -80,11 +93,36 @@ class Redirect:
         return error
 
     def check_name(self, database: str | None) -> None:
-        """Raise unless ``database`` is the throwaway database."""
-        if database != self.throwaway.name:
+        """Raise unless ``database`` is one of the throwaway databases."""
+        if database not in {t.name for t in self.targets}:
             raise self._violation(f"database {database!r}" if database else "an unknown database")
 
+    def target_of(self, database: str) -> Throwaway:
+        """The throwaway database named ``database`` (checked with :meth:`check_name`)."""
+        self.check_name(database)
+        return next(t for t in self.targets if t.name == database)
+
+    def sqlite_file(self, dbapi_connection: Any) -> str:
+        """The main file of a SQLite DBAPI connection, as its throwaway name if it is one."""
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA database_list")
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise self._violation(f"a database that is not SQLite ({exc})") from None
+        path = next((str(row[2] or "") for row in rows if row[1] == "main"), "")
+        for target in self.targets:
+            if path and _same_file(path, target.name):
+                return target.name
+        return path or "an in-memory SQLite database"
+
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        if self.throwaway.is_sqlite:
+            self.check_name(self.sqlite_file(dbapi_connection))
+            return
         try:
             cursor = dbapi_connection.cursor()
             try:
@@ -104,6 +142,9 @@ class Redirect:
         """Check a connection handed to ``context.configure`` (it may come from an old pool)."""
         if not isinstance(connection, Connection):
             return
+        if self.throwaway.is_sqlite:
+            self.check_name(self.sqlite_file(connection.connection.dbapi_connection))
+            return
         try:
             info = connection.connection.driver_connection.info  # type: ignore[union-attr]
             name, pid = info.dbname, info.backend_pid
@@ -120,7 +161,16 @@ class Redirect:
         A module imported during the run may keep a reference to the stand-in (``from
         sqlalchemy import create_engine``) after the run: then it behaves as the original.
         """
-        url = self.throwaway.url
+
+        def target(given: Any) -> str:
+            if len(self.targets) == 1:
+                return self.throwaway.url
+            found = self.urls.get(_url_key(given)) if given is not None else None
+            if found is None:
+                raise self._violation(
+                    f"a URL no database section of the Alembic config names ({_redact(given)})"
+                )
+            return found.url
 
         def scrub(options: dict[str, Any]) -> dict[str, Any]:
             return {k: v for k, v in options.items() if k not in _BYPASS_OPTIONS}
@@ -137,7 +187,7 @@ class Redirect:
                     for k, v in dict(configuration).items()
                     if k[len(prefix) :] not in _BYPASS_OPTIONS
                 }
-                settings[prefix + "url"] = url
+                settings[prefix + "url"] = target(settings.get(prefix + "url"))
                 return original(settings, prefix, **scrub(kwargs))
 
             wrapped: Callable[..., Any] = from_config
@@ -146,7 +196,7 @@ class Redirect:
             def create(_url: Any = None, *args: Any, **kwargs: Any) -> Any:
                 if not self.active:
                     return original(_url, *args, **kwargs)
-                return original(url, *args, **scrub(kwargs))
+                return original(target(_url), *args, **scrub(kwargs))
 
             wrapped = create
         wrapped.__name__ = name
@@ -187,6 +237,27 @@ class Redirect:
                 setattr(module, name, current)
 
 
+def _url_key(url: Any) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=False)
+    except Exception:
+        return str(url)
+
+
+def _redact(url: Any) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _unwrapped(function: Callable[..., Any]) -> Callable[..., Any]:
     """The original factory behind stand-ins left in place by earlier runs."""
     while hasattr(function, "_alembic_safety_original"):
@@ -196,33 +267,60 @@ def _unwrapped(function: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def redirected(
-    config: Config, throwaway: Throwaway, connection: Connection | None = None
+    config: Config,
+    throwaway: Throwaway | Sequence[Throwaway],
+    connection: Connection | None = None,
+    sections: Mapping[str, Throwaway] | None = None,
 ) -> Iterator[Redirect]:
     """Config options, ``attributes["connection"]``, factories and guard pointed at ``throwaway``.
 
+    ``sections`` (a multidb env.py): ini section → its own throwaway database; each section's
+    ``sqlalchemy.url`` names it while env.py runs, and engines built for the section's original
+    URL are redirected to it.
+
     Everything is restored afterwards: the caller's Config can be used again as before.
     """
-    redirect = Redirect(throwaway)
+    sections = dict(sections or {})
+    originals: dict[str, Throwaway] = {}
+    for name, target in sections.items():
+        if not config.file_config.has_section(name):
+            raise UsageError(
+                f"the Alembic config lists {name!r} in `databases` but has no [{name}] section"
+            )
+        try:
+            url = config.get_section_option(name, "sqlalchemy.url")
+        except Exception:  # an interpolation that cannot be resolved: env.py would fail too
+            url = None
+        if url:
+            originals[url] = target
+    redirect = Redirect(throwaway, originals)
     missing = object()
     section = config.config_ini_section
     # raw: the option may hold interpolations (%(here)s, %(DB_PASSWORD)s) that must come back
-    saved_url = (
-        config.file_config.get(section, "sqlalchemy.url", raw=True, fallback=None)
-        if config.file_config.has_section(section)
-        else None
-    )
+    saved: dict[str, str | None] = {
+        name: (
+            config.file_config.get(name, "sqlalchemy.url", raw=True, fallback=None)
+            if config.file_config.has_section(name)
+            else None
+        )
+        for name in [section, *sections]
+    }
     saved_connection = config.attributes.get("connection", missing)
-    config.set_main_option("sqlalchemy.url", throwaway.url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", redirect.throwaway.url.replace("%", "%%"))
+    for name, target in sections.items():
+        config.set_section_option(name, "sqlalchemy.url", target.url.replace("%", "%%"))
     if connection is not None:
         config.attributes["connection"] = connection
     try:
         with redirect.patched():
             yield redirect
     finally:
-        if saved_url is None:
-            config.remove_main_option("sqlalchemy.url")
-        else:
-            config.file_config.set(section, "sqlalchemy.url", saved_url)
+        for name, value in saved.items():
+            if value is None:
+                if config.file_config.has_section(name):
+                    config.file_config.remove_option(name, "sqlalchemy.url")
+            else:
+                config.file_config.set(name, "sqlalchemy.url", value)
         if saved_connection is missing:
             config.attributes.pop("connection", None)
         else:

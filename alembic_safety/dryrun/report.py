@@ -180,9 +180,15 @@ def _ms(value: float | None) -> float | None:
 class DryRunReport:
     """The whole run: where it ran, and each revision checked (in upgrade order)."""
 
-    database: Literal["embedded", "server"]
+    database: Literal["embedded", "server", "sqlite"]
     postgres_version: str = ""
+    #: SQLite's version when the project's database is SQLite (a temporary file).
+    sqlite_version: str = ""
     database_name: str = ""
+    #: A multidb env.py: engine name → its throwaway database.
+    engines: dict[str, str] = field(default_factory=dict)
+    #: What this run could not check (e.g. lock tracing on SQLite).
+    notes: list[str] = field(default_factory=list)
     revisions: list[RevisionResult] = field(default_factory=list)
     #: Revisions selected for the stairway (a stopped run checks fewer).
     selected: int = 0
@@ -218,6 +224,9 @@ def to_dict(report: DryRunReport) -> dict[str, Any]:
     return {
         "database": report.database,
         "postgres_version": report.postgres_version,
+        "sqlite_version": report.sqlite_version,
+        "engines": dict(report.engines),
+        "notes": list(report.notes),
         "revisions": [r.to_dict() for r in report.revisions],
         "summary": report.summary(),
     }
@@ -300,9 +309,18 @@ def _estimate_text(estimate: Estimate) -> str:
 
 def render_text(report: DryRunReport) -> str:
     """Human-readable report: one block per revision, then a one-line summary."""
-    where = "embedded PostgreSQL" if report.database == "embedded" else "PostgreSQL server"
-    version = f" {report.postgres_version}" if report.postgres_version else ""
-    out = [f"dry run on {where}{version} (throwaway database {report.database_name})"]
+    where = {"embedded": "embedded PostgreSQL", "sqlite": "SQLite"}.get(
+        report.database, "PostgreSQL server"
+    )
+    version = report.sqlite_version if report.database == "sqlite" else report.postgres_version
+    version = f" {version}" if version else ""
+    if report.engines:
+        names = ", ".join(f"{engine}={name}" for engine, name in report.engines.items())
+        database = f"throwaway databases {names}"
+    else:
+        database = f"throwaway database {report.database_name}"
+    out = [f"dry run on {where}{version} ({database})"]
+    out.extend(f"note: {note}" for note in report.notes)
     for result in report.revisions:
         out.extend(_revision_lines(result))
     summary = report.summary()

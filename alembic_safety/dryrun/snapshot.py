@@ -30,6 +30,7 @@ __all__ = [
     "diff_schemas",
     "fingerprints",
     "table_state",
+    "take_inspector_snapshot",
     "take_snapshot",
 ]
 
@@ -200,6 +201,79 @@ def take_snapshot(
     assert row is not None
     data = row[0] if isinstance(row[0], dict) else json.loads(row[0])
     return _build(data, set(exclude))
+
+
+def take_inspector_snapshot(connection: Any, exclude: Iterable[str] = ()) -> Snapshot:
+    """The schema as SQLAlchemy's inspector reports it (SQLite): tables, columns, indexes and
+    the constraints the dialect reflects. ``exclude``: table names (the version table).
+
+    No oids, relfilenodes or validity: ``tables`` is left empty (the seeder and the rewrite
+    detector need pg_catalog).
+    """
+    from sqlalchemy import inspect
+
+    inspector = inspect(connection)
+    skip = set(exclude)
+    objects: dict[tuple[str, str], str] = {}
+
+    def cols(names: Iterable[Any]) -> str:
+        return ", ".join(str(n) for n in names)
+
+    for table in sorted(inspector.get_table_names()):
+        if table in skip or table.startswith("sqlite_"):
+            continue
+        objects[("table", table)] = "present"
+        for column in inspector.get_columns(table):
+            description = str(column["type"]) + (
+                "" if column.get("nullable", True) else " NOT NULL"
+            )
+            if column.get("default") is not None:
+                description += f" DEFAULT {column['default']}"
+            objects[("column", f"{table}.{column['name']}")] = description
+        primary = inspector.get_pk_constraint(table)
+        if primary and primary.get("constrained_columns"):
+            name = primary.get("name") or "(" + cols(primary["constrained_columns"]) + ")"
+            objects[("primary key", f"{table}.{name}")] = (
+                f"PRIMARY KEY ({cols(primary['constrained_columns'])})"
+            )
+        for index in inspector.get_indexes(table):
+            unique = "UNIQUE " if index.get("unique") else ""
+            expressions = index.get("expressions") or index.get("column_names") or []
+            objects[("index", str(index["name"]))] = (
+                f"CREATE {unique}INDEX {index['name']} ON {table} ({cols(expressions)})"
+            )
+        for unique_constraint in inspector.get_unique_constraints(table):
+            columns = cols(unique_constraint["column_names"])
+            name = unique_constraint.get("name") or f"({columns})"
+            objects[("unique constraint", f"{table}.{name}")] = f"UNIQUE ({columns})"
+        for foreign in inspector.get_foreign_keys(table):
+            columns = cols(foreign["constrained_columns"])
+            name = foreign.get("name") or f"({columns})"
+            target = foreign["referred_table"]
+            if foreign.get("referred_schema"):
+                target = f"{foreign['referred_schema']}.{target}"
+            options = "".join(
+                f" {key.upper()} {value}"
+                for key, value in sorted(foreign.get("options", {}).items())
+            )
+            objects[("foreign key", f"{table}.{name}")] = (
+                f"FOREIGN KEY ({columns}) REFERENCES {target}"
+                f"({cols(foreign['referred_columns'])}){options}"
+            )
+        try:
+            checks = inspector.get_check_constraints(table)
+        except NotImplementedError:
+            checks = []
+        for check in checks:
+            text = " ".join(str(check["sqltext"]).split())
+            name = check.get("name") or f"({text})"
+            objects[("check constraint", f"{table}.{name}")] = f"CHECK ({text})"
+    for view in sorted(inspector.get_view_names()):
+        if view in skip:
+            continue
+        definition = inspector.get_view_definition(view) or ""
+        objects[("view", view)] = " ".join(str(definition).split())
+    return Snapshot(objects=objects, tables={}, invalid_indexes=[])
 
 
 def _build(data: Mapping[str, Any], exclude: set[tuple[str, str]]) -> Snapshot:

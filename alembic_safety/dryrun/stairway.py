@@ -16,11 +16,12 @@ its locks are released before the next step: ``transaction_per_migration`` is fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -53,6 +54,7 @@ from alembic_safety.dryrun.snapshot import (
     diff_schemas,
     fingerprints,
     table_state,
+    take_inspector_snapshot,
     take_snapshot,
 )
 from alembic_safety.errors import UsageError
@@ -260,17 +262,29 @@ class _Stairway:
     def __init__(
         self,
         script: ScriptDirectory,
-        tool: psycopg.Connection[Any],
+        tools: Mapping[str, Any],
         redirect: Redirect,
-        tracer: LockTracer | None,
+        tracers: Mapping[str, LockTracer],
         options: StairwayOptions,
         report: DryRunReport,
         progress: Callable[[int, int, str, str], None],
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.script = script
-        self.tool = tool
+        #: Per throwaway database (by name): the tool's side connection (psycopg, autocommit;
+        #: for SQLite a SQLAlchemy engine), the lock tracer and the engine name (multidb).
+        self.tools = dict(tools)
+        self.tracers = dict(tracers)
+        self.labels = dict(labels or {})
+        self.sqlite = redirect.throwaway.is_sqlite
+        first = redirect.throwaway.name
+        self.tool: Any = self.tools[first]
+        self.tracer: LockTracer | None = self.tracers.get(first)
+        #: The engine name of the database migrated now (multidb), else None.
+        self.label: str | None = self.labels.get(first)
+        #: Databases migrated so far, in order; the first pass fills the report.
+        self.migrated: list[str] = []
         self.redirect = redirect
-        self.tracer = tracer
         self.options = options
         self.report = report
         self.progress = progress
@@ -280,6 +294,7 @@ class _Stairway:
         self.current: tuple[RevisionResult, StepName] | None = None
         self.tracing = False
         self.exclude: set[tuple[str, str]] = set()
+        self.exclude_tables: set[str] = set()
         self.version_table = "alembic_version"
         self.pids: set[int] = set()
         self.context: MigrationContext | None = None
@@ -321,29 +336,59 @@ class _Stairway:
         elapsed = (time.perf_counter() - started) * 1000
         self.current = None
         if step_name == "upgrade":
-            result.upgrade, result.upgrade_ms = "passed", elapsed
+            result.upgrade, result.upgrade_ms = "passed", _add(result.upgrade_ms, elapsed)
         elif step_name == "downgrade":
-            result.downgrade, result.downgrade_ms = "passed", elapsed
+            result.downgrade, result.downgrade_ms = "passed", _add(result.downgrade_ms, elapsed)
         else:
-            result.reupgrade, result.reupgrade_ms = "passed", elapsed
+            result.reupgrade, result.reupgrade_ms = "passed", _add(result.reupgrade_ms, elapsed)
+
+    @property
+    def first_pass(self) -> bool:
+        return len(self.migrated) <= 1
+
+    def _label(self, text: str) -> str:
+        """``engine2: text`` for a multidb env.py, else ``text``."""
+        return f"{self.label}: {text}" if self.label else text
+
+    def _name(self, table: str) -> str:
+        """``engine2:orders`` for a multidb env.py, else ``orders``."""
+        return f"{self.label}:{table}" if self.label else table
+
+    def _snapshot(self) -> Snapshot:
+        if self.sqlite:
+            with self.tool.connect() as connection:
+                return take_inspector_snapshot(connection, self.exclude_tables)
+        return take_snapshot(self.tool, self.exclude)
 
     def steps(self, heads: Sequence[str], ctx: MigrationContext) -> Iterator[MigrationStep]:
-        if self.started:
-            raise UsageError(
-                "env.py ran the migrations more than once (several databases, as in the multidb "
-                "template?): the dry run supports env.py files that migrate one database"
-            )
-        self.started = True
-        self.context = ctx
-        if heads:
-            raise UsageError(f"the throwaway database is not empty (at {', '.join(heads)})")
         connection = ctx.connection
         assert connection is not None
-        name, pid = connection.exec_driver_sql("SELECT current_database(), pg_backend_pid()").one()
-        self.redirect.check_name(str(name))
-        self.pids = {int(pid)}
+        pid = None
+        if self.sqlite:
+            name = self.redirect.sqlite_file(connection.connection.dbapi_connection)
+        else:
+            name, pid = connection.exec_driver_sql(
+                "SELECT current_database(), pg_backend_pid()"
+            ).one()
+        target = self.redirect.target_of(str(name))
+        if target.name in self.migrated:
+            raise UsageError(
+                "env.py ran the migrations more than once on the same database: the dry run "
+                "supports env.py files that migrate each database once (one engine, or the "
+                "multidb template's one engine per `databases` entry)"
+            )
+        self.migrated.append(target.name)
+        self.started = True
+        self.context = ctx
+        self.tool = self.tools[target.name]
+        self.tracer = self.tracers.get(target.name)
+        self.label = self.labels.get(target.name)
+        if heads:
+            raise UsageError(f"the throwaway database is not empty (at {', '.join(heads)})")
+        self.pids = {int(pid)} if pid is not None else set()
         self.version_table = ctx.version_table
         self.exclude = {(ctx.version_table_schema or "public", ctx.version_table)}
+        self.exclude_tables = {ctx.version_table}
         # env.py may have begun the transaction itself (``with engine.begin() as connection``):
         # alembic then never commits, and that transaction cannot be ended without breaking
         # env.py's ``with`` block, so each step is committed underneath it, on the DBAPI level.
@@ -356,7 +401,11 @@ class _Stairway:
         ordered = _ordered(self.script)
         selected = _selected(self.script, self.options.revision_range, self.options.since)
         chosen = [s for s in ordered if selected is None or s.revision in selected]
-        self.report.selected = len(chosen)
+        earlier = {r.revision: r for r in self.report.revisions}
+        if self.first_pass:
+            self.report.selected = len(chosen)
+        elif self.report.failed is not None:
+            return  # the revision failed on an earlier engine: nothing more to learn here
         remaining = len(chosen)
         for script in ordered:
             if remaining == 0:
@@ -368,12 +417,17 @@ class _Stairway:
                 yield up  # before the range: just bring the schema there
                 continue
             remaining -= 1
-            result = RevisionResult(
-                revision=script.revision,
-                path=script.path,
-                down_revisions=tuple(script._normalized_down_revisions),
-            )
-            self.report.revisions.append(result)
+            if self.first_pass:
+                result = RevisionResult(
+                    revision=script.revision,
+                    path=script.path,
+                    down_revisions=tuple(script._normalized_down_revisions),
+                )
+                self.report.revisions.append(result)
+            else:
+                # a step passes when it passed on every engine
+                result = earlier[script.revision]
+                result.upgrade = result.downgrade = result.reupgrade = "not run"
             yield from self._revision(script, result, up)
             if result.error is not None:
                 return
@@ -383,13 +437,13 @@ class _Stairway:
     ) -> Iterator[MigrationStep]:
         done, total = len(self.report.revisions), self.report.selected
         progress = self.progress
-        before = take_snapshot(self.tool, self.exclude)
+        before = self._snapshot()
         prints: dict[str, Fingerprint] = {}
-        if self.seeder.enabled:
+        if self.seeder.enabled and not self.sqlite:
             progress(done, total, script.revision, "seeding")
             seeded = self.seeder.seed(self.tool, before)
-            result.rows_seeded = seeded.inserted
-            result.seed_notes = seeded.notes
+            result.rows_seeded.update({self._name(k): v for k, v in seeded.inserted.items()})
+            result.seed_notes.extend(self._label(note) for note in seeded.notes)
             prints = {
                 key: value
                 for key, value in fingerprints(self.tool, before.tables.values()).items()
@@ -405,18 +459,23 @@ class _Stairway:
         yield from self._step(result, "upgrade", up)
         self.tracing = False
         sightings = self.tracer.stop() if self.tracer is not None else {}
-        tables, invalid = table_state(self.tool)
+        tables, invalid = ({}, []) if self.sqlite else table_state(self.tool)
         if self.tracer is not None:
-            result.locks = self.tracer.summarise(
+            locks = self.tracer.summarise(
                 sightings,
                 names,
                 new=[oid for oid in tables if oid not in filenodes],
                 exclude=[self.version_table],
             )
-        result.rewritten = sorted(
-            name
-            for oid, (name, node) in tables.items()
-            if oid in filenodes and filenodes[oid] != node
+            for lock in locks:
+                lock.relation = self._name(lock.relation)
+            result.locks.extend(locks)
+        result.rewritten.extend(
+            sorted(
+                self._name(name)
+                for oid, (name, node) in tables.items()
+                if oid in filenodes and filenodes[oid] != node
+            )
         )
         if invalid:
             result.upgrade = "failed"
@@ -429,9 +488,9 @@ class _Stairway:
             "downgrade",
             MigrationStep.downgrade_from_script(self.script.revision_map, script),
         )
-        after = take_snapshot(self.tool, self.exclude)
-        result.data_loss = self._data_loss(prints, before, after)
-        diff = diff_schemas(before, after)
+        after = self._snapshot()
+        result.data_loss.extend(self._label(n) for n in self._data_loss(prints, before, after))
+        diff = [self._label(line) for line in diff_schemas(before, after)]
         if diff:
             result.schema_diff = diff
             result.downgrade = "failed"
@@ -445,7 +504,7 @@ class _Stairway:
             return
         progress(done, total, script.revision, "re-upgrade")
         yield from self._step(result, "re-upgrade", up)
-        if result.passed:
+        if result.passed and self.first_pass and not self.sqlite and not self.labels:
             yield from self._scaled(script, result, up)
 
     def _scaled(
@@ -540,6 +599,10 @@ class _Stairway:
         return notes
 
 
+def _add(total: float | None, elapsed: float) -> float:
+    return elapsed if total is None else total + elapsed
+
+
 def _invalid_index_failure(invalid: Sequence[str], path: str | None) -> Failure:
     names = ", ".join(invalid)
     return Failure(
@@ -555,16 +618,23 @@ def _invalid_index_failure(invalid: Sequence[str], path: str | None) -> Failure:
 
 def run_stairway(
     config: Config,
-    throwaway: Throwaway,
+    throwaway: Throwaway | Sequence[Throwaway],
     report: DryRunReport,
     options: StairwayOptions,
     progress: Callable[[int, int, str, str], None] = lambda *_: None,
+    *,
+    engines: Sequence[str] = (),
 ) -> None:
     """Run every selected revision's stairway on ``throwaway``, filling ``report`` as it goes.
+
+    A multidb env.py: ``engines`` names the ini sections (``databases = engine1, engine2``)
+    and ``throwaway`` holds one database per engine, in the same order.
 
     Returns normally when a revision failed (the report says which); raises UsageError for
     environment problems and lets KeyboardInterrupt/Terminated through.
     """
+    targets = [throwaway] if isinstance(throwaway, Throwaway) else list(throwaway)
+    sections = dict(zip(engines, targets, strict=True)) if engines else {}
     try:
         script = ScriptDirectory.from_config(config)
         script.revision_map.heads  # noqa: B018 - load every revision now: errors are usage errors
@@ -572,19 +642,37 @@ def run_stairway(
         raise UsageError(f"alembic configuration: {exc}") from None
     quiet = _QuietFilter()
     loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
-    engine = create_engine(throwaway.url, poolclass=NullPool)
-    tool = throwaway.connect()
+    sqlite = targets[0].is_sqlite
+    engine = create_engine(targets[0].url, poolclass=NullPool)
+    tools: dict[str, Any] = {}
     try:
+        for target in targets:
+            tools[target.name] = (
+                create_engine(target.url, poolclass=NullPool) if sqlite else target.connect()
+            )
         for logger in loggers:
             logger.addFilter(quiet)
-        with (
-            engine.connect() as connection,
-            _tracer(throwaway, options) as tracer,
-            redirected(config, throwaway, connection) as redirect,
-        ):
-            stairway = _Stairway(script, tool, redirect, tracer, options, report, progress)
-            if tracer is not None:
-                redirect.on_pid = tracer.add_pid
+        with contextlib.ExitStack() as stack:
+            connection = stack.enter_context(engine.connect())
+            tracers = {
+                target.name: stack.enter_context(LockTracer(target.connect, options.lock_interval))
+                for target in targets
+                if options.trace_locks and not sqlite
+            }
+            redirect = stack.enter_context(
+                redirected(config, targets, connection, sections=sections)
+            )
+            labels = {target.name: name for name, target in sections.items()}
+            stairway = _Stairway(
+                script, tools, redirect, tracers, options, report, progress, labels
+            )
+            if tracers:
+
+                def follow(pid: int) -> None:
+                    if stairway.tracer is not None:
+                        stairway.tracer.add_pid(pid)
+
+                redirect.on_pid = follow
             environment = _environment(config, script, stairway)
             try:
                 with environment:
@@ -596,7 +684,9 @@ def run_stairway(
                     raise _env_error(exc, stairway) from exc
                 result, step = stairway.current
                 elapsed = (time.perf_counter() - stairway.step_started) * 1000
-                _record_failure(result, step, elapsed, exc, tool)
+                _record_failure(
+                    result, step, elapsed, exc, None if sqlite else stairway.tool, stairway.label
+                )
             else:
                 if not stairway.started:
                     raise UsageError(
@@ -606,16 +696,13 @@ def run_stairway(
     finally:
         for logger in loggers:
             logger.removeFilter(quiet)
-        tool.close()
+        for each in tools.values():
+            with contextlib.suppress(Exception):
+                if sqlite:
+                    each.dispose()
+                else:
+                    each.close()
         engine.dispose()
-
-
-def _tracer(throwaway: Throwaway, options: StairwayOptions) -> Any:
-    from contextlib import nullcontext
-
-    if not options.trace_locks:
-        return nullcontext(None)
-    return LockTracer(throwaway.connect, options.lock_interval)
 
 
 def _env_error(exc: Exception, stairway: _Stairway) -> UsageError:
@@ -637,15 +724,18 @@ def _record_failure(
     step: StepName,
     elapsed: float,
     exc: Exception,
-    tool: psycopg.Connection[Any],
+    tool: psycopg.Connection[Any] | None,
+    label: str | None = None,
 ) -> None:
     failure = describe_error(exc, step, result.path)
+    if label:
+        failure.message = f"{label}: {failure.message}"
     if step == "upgrade":
         result.upgrade, result.upgrade_ms = "failed", elapsed
-        try:
-            _tables, invalid = table_state(tool)
-        except psycopg.Error:
-            invalid = []
+        invalid: list[str] = []
+        if tool is not None:
+            with contextlib.suppress(psycopg.Error):
+                _tables, invalid = table_state(tool)
         if invalid:
             failure.message += f"; it left INVALID index {', '.join(invalid)} behind"
     elif step == "downgrade":
