@@ -393,16 +393,20 @@ def _order(history: History) -> None:
     history.scripts = [by_id[r.revision] for r in ordered if r.revision in by_id] + unidentified
 
 
-def select_range(history: History, revision_range: str) -> list[RevisionScript]:
-    """The scripts of ``A:B`` (Alembic's syntax; ``base``, ``head``/``heads``, partial ids)."""
+def parse_revision_range(revision_range: str) -> tuple[str, str]:
+    """``A:B`` as (lower, upper), Alembic's syntax: empty sides are base / heads."""
     if ":" not in revision_range:
         raise UsageError(f"revision range must look like A:B, got {revision_range!r}")
     lower, upper = (
         part.strip() or default
         for part, default in zip(revision_range.split(":", 1), ("base", "heads"), strict=True)
     )
-    if upper == "head":
-        upper = "heads"
+    return lower, "heads" if upper == "head" else upper
+
+
+def select_range(history: History, revision_range: str) -> list[RevisionScript]:
+    """The scripts of ``A:B`` (Alembic's syntax; ``base``, ``head``/``heads``, partial ids)."""
+    lower, upper = parse_revision_range(revision_range)
     rmap = revision_map(history.scripts)
     try:
         with warnings.catch_warnings():

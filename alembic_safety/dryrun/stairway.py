@@ -58,6 +58,7 @@ from alembic_safety.dryrun.snapshot import (
     take_snapshot,
 )
 from alembic_safety.errors import UsageError
+from alembic_safety.loading import parse_revision_range
 
 __all__ = ["BLOCKING_MODES", "Progress", "StairwayOptions", "blocked_tables", "run_stairway"]
 
@@ -208,14 +209,7 @@ def _selected(
         return chosen
     if not revision_range:
         return None
-    if ":" not in revision_range:
-        raise UsageError(f"revision range must look like A:B, got {revision_range!r}")
-    lower, upper = (
-        part.strip() or default
-        for part, default in zip(revision_range.split(":", 1), ("base", "heads"), strict=True)
-    )
-    if upper == "head":
-        upper = "heads"
+    lower, upper = parse_revision_range(revision_range)
     try:
         revisions = script.revision_map.iterate_revisions(
             upper, lower, inclusive=True, assert_relative_length=False

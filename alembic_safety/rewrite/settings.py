@@ -20,13 +20,10 @@ ini wins, as in the linter's settings loader):
 
 from __future__ import annotations
 
-import configparser
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import tomllib
 from alembic.config import Config
 
 from alembic_safety.errors import UsageError
@@ -65,15 +62,15 @@ class RewriteSettings:
 
         Other keys of the sections belong to the linter and are ignored here.
         """
-        values: dict[str, Any] = {}
-        if config is not None:
-            pyproject = _pyproject(config)
-            if pyproject is not None:
-                values.update(_section_of_pyproject(pyproject))
-            ini = Path(config.config_file_name) if config.config_file_name else None
-            if ini is not None and ini.is_file():
-                values.update(_section_of_ini(ini))
-        return cls.from_mapping(values)
+        if config is None:
+            return cls()
+        # One loader for every setting: the linter's validates these keys too.
+        from alembic_safety.config import load_settings
+
+        settings = load_settings(config)
+        return cls.from_mapping(
+            {key: getattr(settings, key) for key in _KEYS if hasattr(settings, key)}
+        )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> RewriteSettings:
@@ -110,33 +107,3 @@ def _convert(key: str, raw_key: str, value: Any) -> Any:
     if unknown:
         raise UsageError(f"{raw_key}: unknown rewrite(s) {unknown}; known: {list(REWRITES)}")
     return names
-
-
-def _pyproject(config: Config) -> Path | None:
-    candidates: list[Path] = []
-    toml_name = getattr(config, "toml_file_name", None)
-    if toml_name:
-        candidates.append(Path(toml_name))
-    if config.config_file_name:
-        candidates.append(Path(config.config_file_name).absolute().parent / "pyproject.toml")
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def _section_of_pyproject(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-    section = data.get("tool", {}).get("alembic_safety", {})
-    return dict(section) if isinstance(section, dict) else {}
-
-
-def _section_of_ini(path: Path) -> dict[str, str]:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except configparser.Error as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-    if not parser.has_section("alembic_safety"):
-        return {}
-    return dict(parser.items("alembic_safety"))
