@@ -202,9 +202,10 @@ def test_header_keeps_the_message_for_the_slug() -> None:
         "Migration ID: aaaa00000001",
         "Description: add b",
         "Risk Level: LOW",
-        "Estimated Duration: unknown (run the dry run)",
+        "Estimated Duration: under a second once its locks are granted (catalog changes only)",
         "Rollback: none",
         "Phase: expand",
+        "Deploy Order: before the application change that uses it",
     ]:
         assert line in rendered
 
@@ -408,7 +409,17 @@ def test_autogenerate_writes_safe_chained_revisions(tmp_path: Path, scratch_url:
         assert "Rollback: included\n" in text
         assert f"Phase: {phase}\n" in text
         assert re.search(r"^Risk Level: (LOW|MEDIUM)$", text, re.MULTILINE)
-        assert "Estimated Duration: unknown (run the dry run)\n" in text
+    # the index build (one), VALIDATE and SET NOT NULL (two) scan orders: the header names it,
+    # sized where autogenerate ran; the new table tags is empty while the revision runs
+    for text in (one, two):
+        assert re.search(
+            r"^Estimated Duration: grows with the rows of orders( \(~[\d,]+ rows here\))?; "
+            r"measure it with alembic-safety dry-run$",
+            text,
+            re.MULTILINE,
+        )
+    assert "Deploy Order: before the application change that uses it\n" in one
+    assert "Deploy Order: after the previous revision, while the application runs\n" in two
 
     check = run_cli("check", "-c", root / "alembic.ini", "--fail-on", "HIGH", cwd=root)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -46,6 +46,7 @@ from alembic_safety.rewrite.fixes import (
     safe_follow_up,
     type_sql,
 )
+from alembic_safety.rewrite.duration import read_row_estimates, size_bound_tables
 from alembic_safety.rewrite.header import Phase, RevisionMessage, add_header
 from alembic_safety.rewrite.phases import add_timeouts, escalations_for_drops, split_drops
 from alembic_safety.rewrite.settings import RewriteSettings
@@ -80,24 +81,32 @@ def process_revision_directives(
 
     Scripts a previous hook put in ``directives`` are each rewritten; follow-up scripts are
     inserted right after the script they complete and chained to it. Settings come from the
-    project's configuration (:class:`RewriteSettings`) unless ``settings`` is given.
+    project's configuration (:class:`RewriteSettings`) unless ``settings`` is given. Scripts
+    that already carry a risk header (a :class:`RevisionMessage`) were made by an earlier run
+    of this hook and are left alone, so enabling the rewriter twice (env.py, plugin list,
+    ``alembic-safety revision``) never rewrites or chains twice.
     """
     if settings is None:
         settings = RewriteSettings.from_config(context.config)
     postgresql = context.dialect is not None and context.dialect.name == "postgresql"
     for script in list(directives):
+        if isinstance(script.message, RevisionMessage):
+            continue  # processed already (the rewriter is enabled more than once)
         follow_ups: list[_FollowUp] = []
         if postgresql and len(script.upgrade_ops_list) == 1:
             follow_ups = _rewrite(context, revision, script, settings)
         elif postgresql:
             _log.warning("alembic-safety: multiple-database revision left as generated")
         previous = script
-        for generated, phase, escalations in [(script, _phase(script), None), *follow_ups]:
+        chain = [(script, _phase(script), None), *follow_ups]
+        tables = [t for generated, _, _ in chain for t in size_bound_tables(generated)]
+        rows = read_row_estimates(context.connection, list(dict.fromkeys(tables)))
+        for generated, phase, escalations in chain:
             if postgresql:
                 add_timeouts(generated, settings)
             if escalations is None:
                 escalations = escalations_for_drops(generated)
-            add_header(generated, phase, escalations)
+            add_header(generated, phase, escalations, rows)
             if generated is not script:
                 generated.head = previous.rev_id
                 _chain_after(directives, previous, generated)

@@ -17,7 +17,7 @@ The alternative, ``context.opts["template_args"]`` keyed by rev_id read from a c
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Literal
@@ -25,6 +25,7 @@ from typing import Literal
 from alembic.operations import ops
 
 from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, NoteOp
+from alembic_safety.rewrite.duration import describe_duration, size_bound_tables
 from alembic_safety.risk import Finding, Risk, assess_operations
 
 __all__ = [
@@ -72,6 +73,28 @@ class RevisionHeader:
     findings: tuple[str, ...] = ()
     #: Why a human must decide when to deploy it (drops, breaking renames).
     escalations: tuple[str, ...] = ()
+    duration: str = UNKNOWN_DURATION
+    #: The upgrade drops columns or tables: a downgrade brings them back empty.
+    loses_data: bool = False
+
+    @property
+    def rollback_text(self) -> str:
+        if not self.rollback:
+            return "none (nothing to undo)" if self.phase != "expand" else "none"
+        if self.loses_data:
+            return "included (schema only: the dropped data is not restored)"
+        return "included"
+
+    @property
+    def deploy_order(self) -> str:
+        """When to run it relative to the application's deploys (the expand/contract contract)."""
+        if self.escalations:
+            return "on its own, after the application release named in the escalation below"
+        if self.phase == "expand":
+            return "before the application change that uses it"
+        if self.phase == "migrate":
+            return "after the previous revision, while the application runs"
+        return "after the previous revision"
 
     def render(self) -> str:
         lines = [
@@ -79,9 +102,10 @@ class RevisionHeader:
             f"Migration ID: {self.revision}",
             f"Description: {self.description}",
             f"Risk Level: {self.risk}",
-            f"Estimated Duration: {UNKNOWN_DURATION}",
-            f"Rollback: {'included' if self.rollback else 'none'}",
+            f"Estimated Duration: {self.duration}",
+            f"Rollback: {self.rollback_text}",
             f"Phase: {self.phase}",
+            f"Deploy Order: {self.deploy_order}",
         ]
         if self.findings:
             lines.append(f"Findings: {', '.join(self.findings)}")
@@ -128,8 +152,13 @@ def build_header(
     phase: Phase,
     message: str | None,
     escalations: Sequence[str] = (),
+    row_estimates: Mapping[str, int] | None = None,
 ) -> str:
-    """The rendered header for ``script``; risk from its upgrade ops, as the linter sees them."""
+    """The rendered header for ``script``; risk from its upgrade ops, as the linter sees them.
+
+    ``row_estimates`` (table → rows where autogenerate ran) sizes the duration line; without
+    it the tables are named without sizes.
+    """
     findings = [
         f
         for upgrade in script.upgrade_ops_list
@@ -144,13 +173,25 @@ def build_header(
         rollback=any(has_operations(d) for d in script.downgrade_ops_list),
         findings=tuple(dict.fromkeys(f"{f.code} {f.name}" for f in findings)),
         escalations=tuple(dict.fromkeys(escalations)),
+        duration=describe_duration(size_bound_tables(script), row_estimates or {}),
+        loses_data=any(
+            isinstance(o, (ops.DropColumnOp, ops.DropTableOp))
+            for upgrade in script.upgrade_ops_list
+            for o, _ in _flatten(upgrade)
+        ),
     )
     return header.render()
 
 
-def add_header(script: ops.MigrationScript, phase: Phase, escalations: Sequence[str] = ()) -> None:
+def add_header(
+    script: ops.MigrationScript,
+    phase: Phase,
+    escalations: Sequence[str] = (),
+    row_estimates: Mapping[str, int] | None = None,
+) -> None:
     """Put the header into ``script.message`` (see the module docstring for why this way)."""
     message = script.message
     if isinstance(message, RevisionMessage):
         message = str.__str__(message)
-    script.message = RevisionMessage(message, build_header(script, phase, message, escalations))
+    header = build_header(script, phase, message, escalations, row_estimates)
+    script.message = RevisionMessage(message, header)
