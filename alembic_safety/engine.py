@@ -286,7 +286,15 @@ class Analyzer:
         )
         findings: list[Finding] = []
         self._run_rules(
-            recording, RuleContext(self.target_version, recording, self.facts), None, findings
+            recording,
+            RuleContext(
+                self.target_version,
+                recording,
+                self.facts,
+                lock_timeout_by_runner=self.lock_timeout_by_runner,
+            ),
+            None,
+            findings,
         )
         return findings
 
@@ -313,7 +321,13 @@ class Analyzer:
         models = self.models()
         self._run_rules(
             upgrade,
-            RuleContext(self.target_version, upgrade, self.facts, models=models),
+            RuleContext(
+                self.target_version,
+                upgrade,
+                self.facts,
+                models=models,
+                lock_timeout_by_runner=self.lock_timeout_by_runner,
+            ),
             script,
             findings,
         )
@@ -326,6 +340,7 @@ class Analyzer:
                 self.facts.copy(),
                 made_by_upgrade=UpgradeProducts.of(upgrade.records),
                 models=models,
+                lock_timeout_by_runner=self.lock_timeout_by_runner,
             )
             self._run_rules(downgrade, context, script, findings)
         revision = RevisionContext(
@@ -443,6 +458,7 @@ class Analyzer:
                         SUPPRESSION_WITHOUT_REASON,
                         path,
                         suppression.line,
+                        script.direction_at(suppression.target_line),
                         f"suppression of {', '.join(suppression.codes)} has no reason, "
                         "so it is not applied",
                         f"# alembic-safety: ignore[{', '.join(suppression.codes)}] "
@@ -460,6 +476,7 @@ class Analyzer:
                         UNUSED_SUPPRESSION,
                         path,
                         suppression.line,
+                        script.direction_at(suppression.target_line),
                         f"suppression of {', '.join(unused)} matches no finding on this statement",
                         "remove the stale suppression comment (or move it to the statement it is "
                         "meant for)",
@@ -492,9 +509,12 @@ class Analyzer:
                 )
         return finding
 
-    def _meta_finding(self, code: str, path: str, line: int, message: str, help_: str) -> Finding:
+    def _meta_finding(
+        self, code: str, path: str, line: int, direction: Direction, message: str, help_: str
+    ) -> Finding:
         rule = registry.get(code)
         return Finding(
+            direction=direction,
             code=code,
             name=rule.name if rule else code,
             risk=rule.risk if rule else Risk.LOW,

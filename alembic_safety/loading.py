@@ -27,6 +27,7 @@ from alembic.util import CommandError
 
 from alembic_safety.analysis.standins import tolerant_imports
 from alembic_safety.errors import UsageError
+from alembic_safety.risk import Direction
 
 __all__ = [
     "History",
@@ -77,14 +78,28 @@ class RevisionScript:
         cached = self._statement_lines.get(line)
         if cached is not None:
             return cached
+        start = _innermost_statement(self._syntax_tree().body, line) or line
+        self._statement_lines[line] = start
+        return start
+
+    def direction_at(self, line: int) -> Direction:
+        """``"downgrade"`` when ``line`` is inside the module's ``downgrade()``, else upgrade."""
+        for node in self._syntax_tree().body:
+            if (
+                isinstance(node, ast.FunctionDef)
+                and node.name == "downgrade"
+                and node.lineno <= line <= (node.end_lineno or node.lineno)
+            ):
+                return "downgrade"
+        return "upgrade"
+
+    def _syntax_tree(self) -> ast.Module:
         if self._tree is None:
             try:
                 self._tree = ast.parse(self.source, filename=str(self.path))
             except SyntaxError:
                 self._tree = ast.Module(body=[], type_ignores=[])
-        start = _innermost_statement(self._tree.body, line) or line
-        self._statement_lines[line] = start
-        return start
+        return self._tree
 
     def set_identity(self, values: dict[str, Any]) -> None:
         revision = values.get("revision")

@@ -1654,3 +1654,13 @@ def test_docs_examples_of_the_model_rules(make_project: MakeProject, code: str) 
         for number in range(len(blocks)):
             found = [f["code"] for f in findings_of(document, f"r{number}")]
             assert (code in found) is (stage == "before"), (stage, blocks[number], found)
+
+
+def test_as121_not_reported_when_the_runner_sets_the_timeout(tmp_path: Path) -> None:
+    path = revision(
+        tmp_path,
+        'op.execute("CREATE TRIGGER orders_touch BEFORE UPDATE ON orders '
+        'FOR EACH ROW EXECUTE FUNCTION touch()")',
+    )
+    assert "AS121" in codes(Analyzer().assess_file(path).findings)
+    assert "AS121" not in codes(Analyzer(lock_timeout_by_runner=True).assess_file(path).findings)

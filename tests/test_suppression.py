@@ -210,3 +210,18 @@ def test_suppressed_findings_in_reports_and_exit_code(project: Project) -> None:
     shown = run_main("check", "--select", "AS301,AS9", "--show-suppressed", cwd=project.root)
     assert "AS301" in shown.out
     assert "suppressed: archived" in shown.out
+
+
+def test_suppression_findings_name_the_function_they_are_in(tmp_path: Path) -> None:
+    path = write_revision(
+        tmp_path / "versions",
+        "5afe",
+        None,
+        'op.drop_column("orders", "legacy")  # alembic-safety: ignore[AS106] stale: not an index',
+        'op.drop_column("orders", "note")  # alembic-safety: ignore[AS301]',
+    )
+    report = assess_revision(path, select=SELECT)
+    [unused] = by_code(report, "AS904")
+    [no_reason] = by_code(report, "AS903")
+    assert (unused.direction, no_reason.direction) == ("upgrade", "downgrade")
+    assert no_reason.line == line_of(path, 'op.drop_column("orders", "note")')

@@ -153,6 +153,8 @@ class RuleContext:
     made_by_upgrade: UpgradeProducts = field(default_factory=lambda: UpgradeProducts())
     #: The project's models (env.py's ``target_metadata``) when they could be loaded.
     models: MetaData | None = None
+    #: True when the deploy tooling sets ``lock_timeout`` itself (``lock_timeout_by_runner``).
+    lock_timeout_by_runner: bool = False
 
     def undoes_upgrade(self, record: OpRecord) -> bool:
         """True when a downgrade op only touches or removes what this revision's upgrade made.

@@ -28,7 +28,8 @@ class TriggerOnExistingTable(Rule):
     ## What it does
     Flags `CREATE [OR REPLACE] TRIGGER ... ON table` and `DROP TRIGGER ... ON table` on a table
     that was not created in the same revision, unless the revision set a `lock_timeout` before
-    (`SET lock_timeout` / `SET LOCAL lock_timeout`).
+    (`SET lock_timeout` / `SET LOCAL lock_timeout`) or the deploy tooling sets it
+    (`lock_timeout_by_runner = true`).
 
     ## Why is this bad?
     Both are catalog-only and quick, but they need a lock on a busy table: CREATE TRIGGER takes
@@ -79,7 +80,7 @@ class TriggerOnExistingTable(Rule):
     def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
         operation = record.operation
         assert isinstance(operation, TriggerOp)
-        if lock_timeout_set(context.facts.settings):
+        if context.lock_timeout_by_runner or lock_timeout_set(context.facts.settings):
             return
         table = qualified(record.table, record.schema)
         if operation.action == "drop":
