@@ -60,9 +60,7 @@ class _Progress:
 
 def exit_code(reports: Sequence[RevisionReport], settings: Settings) -> int:
     """1 when a finding reaches ``fail_on`` (or, with ``strict``, a revision was not analysed)."""
-    failing = any(f.risk >= settings.fail_on for r in reports for f in r.active_findings)
-    if settings.strict and any(r.error for r in reports):
-        failing = True
+    failing = json_report.is_failing(reports, settings.fail_on, settings.strict)
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
@@ -146,7 +144,10 @@ def lint(
 def render_lint(result: LintResult, settings: Settings, out: TextIO) -> str:
     if settings.format == "json":
         return json_report.render(
-            result.reports, target_version=settings.target_version, fail_on=settings.fail_on
+            result.reports,
+            target_version=settings.target_version,
+            fail_on=settings.fail_on,
+            strict=settings.strict,
         )
     rendered = text_report.render(
         result.reports,
@@ -154,6 +155,7 @@ def render_lint(result: LintResult, settings: Settings, out: TextIO) -> str:
         color=_use_color(settings, out),
         verbose=settings.verbose,
         show_suppressed=settings.show_suppressed,
+        strict=settings.strict,
     )
     if result.graph_error:
         rendered = f"warning: revision graph: {result.graph_error}\n{rendered}"

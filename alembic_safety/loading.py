@@ -386,10 +386,21 @@ def revision_map(scripts: Sequence[RevisionScript]) -> RevisionMap:
 
 
 def _order(history: History) -> None:
-    by_id = {s.revision: s for s in history.scripts if s.revision is not None}
-    unidentified = [s for s in history.scripts if s.revision is None]
+    by_id: dict[str, RevisionScript] = {}
+    unordered: list[RevisionScript] = []  # no id, or an id another file already declares
+    for script in history.scripts:
+        first = by_id.setdefault(script.revision, script) if script.revision else None
+        if first is script:
+            continue
+        unordered.append(script)
+        if first is not None:
+            # Alembic keeps one of them and warns; a report must not drop a file silently.
+            script.error = (
+                f"revision id {script.revision} is also declared by {first.path.name}: "
+                "Alembic uses only one of them; give this file a new revision id"
+            )
     history.missing_parents = missing_parents(history.scripts)
-    rmap = revision_map(history.scripts)
+    rmap = revision_map(list(by_id.values()))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Alembic warns on stderr; the report says it
@@ -405,7 +416,7 @@ def _order(history: History) -> None:
         history.graph_error = str(exc)
         return
     ordered.reverse()
-    history.scripts = [by_id[r.revision] for r in ordered if r.revision in by_id] + unidentified
+    history.scripts = [by_id[r.revision] for r in ordered if r.revision in by_id] + unordered
 
 
 def parse_revision_range(revision_range: str) -> tuple[str, str]:

@@ -148,6 +148,23 @@ def test_syntax_error_revision_is_reported_and_others_analysed(project: Project)
     strict = run_main("check", "--strict", cwd=project.root)
     assert strict.code == 1
     assert "b2_broken.py" in strict.out
+    assert "FAILED (fail-on HIGH, strict)." in strict.out  # the summary agrees with the exit code
+    summary = run_main("check", "--strict", "--format", "json", cwd=project.root).json()["summary"]
+    assert (summary["strict"], summary["failed"]) == (True, True)
+
+
+def test_duplicate_revision_ids_are_both_reported(project: Project) -> None:
+    project.revision("a1", None, DROP.format(col="x"))
+    project.revision("a1", None, DROP.format(col="y"), filename="a1_copy.py")
+    document = run_main("check", "--format", "json", cwd=project.root).json()
+    by_path = {Path(e["path"]).name: e for e in document["revisions"]}
+    assert set(by_path) == {"a1_revision.py", "a1_copy.py"}  # neither file silently dropped
+    errors = [e["error"] for e in by_path.values()]
+    [error] = [e for e in errors if e is not None]
+    assert error.startswith("revision id a1 is also declared by ")
+    # both files are still analysed: each one's own drop is reported
+    assert all(any(f["code"] == "AS301" for f in e["findings"]) for e in by_path.values())
+    assert run_main("check", "--strict", cwd=project.root).code == 1
 
 
 def test_revision_failing_at_import_is_reported_and_others_analysed(project: Project) -> None:

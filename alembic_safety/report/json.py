@@ -49,7 +49,16 @@ def revision_dict(report: RevisionReport) -> dict[str, Any]:
     }
 
 
-def summary_dict(reports: Sequence[RevisionReport], fail_on: Risk) -> dict[str, Any]:
+def is_failing(reports: Sequence[RevisionReport], fail_on: Risk, strict: bool = False) -> bool:
+    """A finding reaches ``fail_on``, or (``strict``) a revision could not be fully analysed."""
+    if strict and any(r.error for r in reports):
+        return True
+    return any(f.risk >= fail_on for r in reports for f in r.active_findings)
+
+
+def summary_dict(
+    reports: Sequence[RevisionReport], fail_on: Risk, strict: bool = False
+) -> dict[str, Any]:
     active = [f for r in reports for f in r.active_findings]
     by_risk = Counter(f.risk.name for f in active)
     return {
@@ -61,16 +70,23 @@ def summary_dict(reports: Sequence[RevisionReport], fail_on: Risk) -> dict[str, 
         "escalations": sum(1 for r in reports if r.escalate),
         "max_risk": max((r.risk for r in reports), default=Risk.LOW).name,
         "fail_on": fail_on.name,
-        "failed": any(f.risk >= fail_on for f in active),
+        "strict": strict,
+        "failed": is_failing(reports, fail_on, strict),
     }
 
 
-def render(reports: Sequence[RevisionReport], *, target_version: int, fail_on: Risk) -> str:
+def render(
+    reports: Sequence[RevisionReport],
+    *,
+    target_version: int,
+    fail_on: Risk,
+    strict: bool = False,
+) -> str:
     document = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "alembic-safety", "version": __version__},
         "target": {"dialect": "postgresql", "version": target_version},
         "revisions": [revision_dict(r) for r in reports],
-        "summary": summary_dict(reports, fail_on),
+        "summary": summary_dict(reports, fail_on, strict),
     }
     return json.dumps(document, indent=2, ensure_ascii=False)

@@ -79,6 +79,7 @@ def render(
     color: bool = False,
     verbose: bool = False,
     show_suppressed: bool = False,
+    strict: bool = False,
 ) -> str:
     style = _Style(color)
     out: list[str] = []
@@ -100,7 +101,7 @@ def render(
         if report.error:
             out.append(f"  error: {report.error}")
         out.append("")
-    summary = summary_dict(reports, fail_on)
+    summary = summary_dict(reports, fail_on, strict)
     counts = ", ".join(f"{n} {level}" for level, n in reversed(summary["by_risk"].items()) if n)
     line = f"{summary['revisions']} revision(s) checked, {summary['findings']} finding(s)" + (
         f" ({counts})" if counts else ""
@@ -112,5 +113,6 @@ def render(
     if summary["escalations"]:
         line += f", {summary['escalations']} to escalate"
     verdict = "FAILED" if summary["failed"] else "passed"
-    out.append(f"{line}. {verdict} (fail-on {fail_on.name}).")
+    mode = f"fail-on {fail_on.name}" + (", strict" if strict else "")
+    out.append(f"{line}. {verdict} ({mode}).")
     return "\n".join(out)
