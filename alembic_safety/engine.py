@@ -358,6 +358,7 @@ class Analyzer:
         self._run_revision_rules(revision, script, findings)
         if errors:
             report.error = "; ".join(errors)
+        report.stand_ins = dict(script.stand_ins)
         if keep:
             report.findings = sorted(
                 self._apply_suppressions(script, findings),

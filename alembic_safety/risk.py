@@ -100,6 +100,9 @@ class RevisionReport:
     #: Escalation reasons that come from no single finding (e.g. the dry run's duration
     #: estimate).
     extra_reasons: list[str] = field(default_factory=list)
+    #: Imports of project code that failed and were replaced by stand-ins, with why: the
+    #: analysis went on, but what those names do was not seen.
+    stand_ins: dict[str, str] = field(default_factory=dict)
 
     @property
     def active_findings(self) -> list[Finding]:

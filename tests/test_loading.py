@@ -60,6 +60,13 @@ def test_missing_application_imports_become_stand_ins(project: Project) -> None:
         line_of(path, "sqlalchemy_utils.UUIDType()"),
     ]
     assert [f.code for f in report.findings if f.line == line_of(path, "ix_users_x")] == ["AS106"]
+    # the report says what was stood in for (the library sqlalchemy_utils is not project code)
+    assert set(report.stand_ins) >= {"myapp.models", "myapp"}
+    verbose = run_main("check", "--verbose", cwd=project.root).out
+    assert "stand-in: myapp.models (" in verbose
+    assert run_main("check", "--format", "json", cwd=project.root).json()["revisions"][0][
+        "stand_ins"
+    ]
 
 
 def test_stand_in_table_name_is_not_rendered_as_none(project: Project) -> None:

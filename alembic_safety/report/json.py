@@ -45,6 +45,7 @@ def revision_dict(report: RevisionReport) -> dict[str, Any]:
         "escalate": report.escalate,
         "reasons": report.reasons,
         "error": report.error,
+        "stand_ins": report.stand_ins,
         "findings": [finding_dict(f) for f in report.findings],
     }
 

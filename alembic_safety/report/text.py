@@ -100,6 +100,9 @@ def render(
             out.append(f"  escalate: {reason}")
         if report.error:
             out.append(f"  error: {report.error}")
+        if verbose:
+            for name, why in report.stand_ins.items():
+                out.append(style.dim(f"  stand-in: {name} ({why}): its code was not analysed"))
         out.append("")
     summary = summary_dict(reports, fail_on, strict)
     counts = ", ".join(f"{n} {level}" for level, n in reversed(summary["by_risk"].items()) if n)
