@@ -152,7 +152,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain = commands.add_parser("explain", help="show a rule's documentation")
     explain.add_argument("rule", help="code (AS101) or name (add-not-null-column-without-default)")
+    _add_rewriter_commands(commands)
     return parser
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        help="alembic.ini or pyproject.toml "
+        "(default: $ALEMBIC_CONFIG, ./alembic.ini, ./pyproject.toml)",
+    )
+    parser.add_argument("-n", "--name", default="alembic", help="ini section of the Alembic config")
+
+
+def _add_rewriter_commands(commands: Any) -> None:
+    """``revision`` (Alembic's, with the rewriter) and ``init`` (enable it in env.py)."""
+    revision = commands.add_parser(
+        "revision",
+        help="alembic revision with the safe autogenerate rewriter (no env.py change needed)",
+        description="Create a new revision file, as `alembic revision` does, with the "
+        "autogenerate rewriter enabled (after any process_revision_directives hook of env.py). "
+        "Prints each file written with its phase and risk level.",
+    )
+    _add_config_arguments(revision)
+    revision.add_argument(
+        "-x", action="append", metavar="KEY=VALUE", help="passed to env.py, as with alembic -x"
+    )
+    revision.add_argument("-m", "--message", help="message string to use with the revision")
+    revision.add_argument(
+        "--autogenerate",
+        action="store_true",
+        help="compare the models with the database and write the (safe) operations",
+    )
+    revision.add_argument(
+        "--sql",
+        action="store_true",
+        help="run env.py offline (needs revision_environment; not with --autogenerate)",
+    )
+    revision.add_argument(
+        "--head", default="head", help="head revision or <branchname>@head to base it on"
+    )
+    revision.add_argument(
+        "--splice", action="store_true", help="allow a non-head revision as the head"
+    )
+    revision.add_argument("--branch-label", help="branch label to apply to the new revision")
+    revision.add_argument("--version-path", help="versions directory (from the config) to use")
+    revision.add_argument("--rev-id", help="hardcoded revision id instead of a generated one")
+    revision.add_argument(
+        "--depends-on",
+        action="append",
+        metavar="REV",
+        help="revision this one depends on (repeatable)",
+    )
+    init = commands.add_parser(
+        "init",
+        help="enable the autogenerate rewriter in the project's env.py",
+        description="Add process_revision_directives=alembic_safety.rewrite."
+        "process_revision_directives to every context.configure(...) call of env.py (composing "
+        "an existing hook, which keeps running first) and the import it needs; shows the diff.",
+    )
+    _add_config_arguments(init)
+    init.add_argument(
+        "--dry-run",
+        "--diff",
+        dest="dry_run",
+        action="store_true",
+        help="show the diff without writing env.py",
+    )
 
 
 def _flatten(values: list[str] | None) -> list[str] | None:
@@ -255,12 +322,95 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revision(args: argparse.Namespace) -> int:
+    """``alembic.command.revision`` with our command-level hook; one line per file written."""
+    from alembic import command
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from alembic_safety.loading import load_config
+    from alembic_safety.rewrite.install import command_hook, env_py_path
+
+    config = load_config(args.config, ini_section=args.name)
+    # Alembic's own "Generating ..." lines are replaced by ours, which add phase and risk (set
+    # before anything reads the memoized messaging options).
+    config.cmd_opts = argparse.Namespace(x=list(args.x or []), quiet=True)
+    env_py_path(config)  # a project without script_location or env.py: one-line error
+    try:
+        written = command.revision(
+            config,
+            message=args.message,
+            autogenerate=args.autogenerate,
+            sql=args.sql,
+            head=args.head,
+            splice=args.splice,
+            branch_label=args.branch_label,
+            version_path=args.version_path,
+            rev_id=args.rev_id,
+            depends_on=args.depends_on,
+            process_revision_directives=command_hook,
+        )
+    except CommandError as exc:
+        raise UsageError(_first_line(exc)) from None
+    except SQLAlchemyError as exc:  # e.g. no database server: what the driver said
+        raise UsageError(f"database: {_first_line(getattr(exc, 'orig', None) or exc)}") from None
+    scripts = written if isinstance(written, list) else [written]
+    for script in scripts:
+        if script is not None:
+            print(_describe_written(Path(script.path)))
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _describe_written(path: Path) -> str:
+    """``path: phase P, risk R`` from the risk header the rewriter put into the file."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    phase = re.search(r"^Phase: (\S+)$", text, re.MULTILINE)
+    risk = re.search(r"^Risk Level: (\S+)$", text, re.MULTILINE)
+    shown = _shown(path)
+    if phase is None or risk is None:  # without --autogenerate, env.py may not run at all
+        return f"{shown}: no risk header (env.py did not run)"
+    return f"{shown}: phase {phase.group(1)}, risk {risk.group(1)}"
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (as users typed it)."""
+    absolute = path.absolute()
+    return os.path.relpath(absolute) if absolute.is_relative_to(Path.cwd()) else str(path)
+
+
+def _init(args: argparse.Namespace) -> int:
+    """Enable the rewriter in env.py; print the diff (and do not write with ``--dry-run``)."""
+    from alembic_safety.loading import load_config
+    from alembic_safety.rewrite.install import enable_in_project
+
+    config = load_config(args.config, ini_section=args.name)
+    edit = enable_in_project(config, write=not args.dry_run)
+    if not edit.changed:
+        print(f"the autogenerate rewriter is already enabled in {_shown(edit.path)}")
+        return 0
+    sys.stdout.write(edit.diff())
+    if args.dry_run:
+        print(f"dry run: {_shown(edit.path)} not changed")
+    else:
+        print(f"enabled the autogenerate rewriter in {_shown(edit.path)}")
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
     "safety-check": _safety_check,
     "dry-run": _dry_run,
     "rules": _rules,
     "explain": _explain,
+    "revision": _revision,
+    "init": _init,
 }
 
 

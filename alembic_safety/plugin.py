@@ -6,6 +6,14 @@ is being imported, before ``alembic.command`` exists (importing it there is a ci
 so it installs a one-shot import hook: as soon as ``alembic.command`` has finished executing, the
 ``safety-check`` function is attached to it. If the module is already loaded (plugin set up late)
 the function is attached at once. Nothing in the user's project has to change.
+
+``setup()`` also registers an autogenerate comparator that enables the rewriter when env.py lists
+the plugin: ``context.configure(autogenerate_plugins=["alembic.autogenerate.*",
+"alembic_safety"])``. Plugins can only add comparators, but Alembic reads env.py's
+``process_revision_directives`` option after the comparators have run, so the comparator (last in
+priority, adding no diffs) puts our hook there, behind the user's own (see
+:mod:`alembic_safety.rewrite.install`). This module is imported by every ``alembic`` invocation,
+so the rewriter is imported only when that comparator runs.
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
     from alembic.config import Config
+    from alembic.operations.ops import UpgradeOps
     from alembic.runtime.plugins import Plugin
+    from alembic.util import PriorityDispatchResult
 
-__all__ = ["COMMAND_NAME", "safety_check", "setup"]
+__all__ = ["COMMAND_NAME", "enable_rewriter", "safety_check", "setup"]
 
 COMMAND_NAME = "safety-check"
 _COMMAND_MODULE = "alembic.command"
@@ -134,6 +145,27 @@ def register_command() -> None:
         sys.meta_path.insert(0, _CommandModuleFinder())
 
 
+def enable_rewriter(
+    autogen_context: AutogenContext, upgrade_ops: UpgradeOps
+) -> PriorityDispatchResult:
+    """Autogenerate comparator: install the rewriter as this context's revision hook.
+
+    It compares nothing (``upgrade_ops`` is left as the other comparators made it), so
+    ``alembic check`` and ``compare_metadata`` report exactly what they would without it.
+    """
+    from alembic.util import PriorityDispatchResult
+
+    from alembic_safety.rewrite.install import install_hook
+
+    install_hook(autogen_context.migration_context)
+    return PriorityDispatchResult.CONTINUE
+
+
 def setup(plugin: Plugin) -> None:
     """Called by Alembic (>= 1.20.1) for the ``alembic.plugins`` entry point."""
+    from alembic.util import DispatchPriority  # loaded before plugins are set up
+
     register_command()
+    plugin.add_autogenerate_comparator(
+        enable_rewriter, "autogenerate", priority=DispatchPriority.LAST
+    )
