@@ -71,7 +71,16 @@ class Settings:
     rewrite_statement_timeout: str | None = None
     backfill_batch_size: int = 5000
     rewrite_phases: bool = True
-    rewrites: tuple[str, ...] = ("index", "constraint", "not_null", "drop", "type_change")
+    rewrites: tuple[str, ...] = (
+        "index",
+        "constraint",
+        "not_null",
+        "drop",
+        "type_change",
+        "rename",
+    )
+    #: ``shadow-column`` or ``shadow-table``: how the rewriter makes a rewriting type change.
+    rewrite_strategy: str = "shadow-column"
     #: Where each non-default value came from, for error messages.
     origin: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -125,6 +134,10 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         if size <= 0:
             raise UsageError(f"backfill_batch_size in {origin} must be a positive integer")
         return size
+    if key == "rewrite_strategy":
+        from alembic_safety.rewrite.settings import strategy_of
+
+        return strategy_of(f"rewrite_strategy in {origin}", value)
     if key == "rewrites":
         from alembic_safety.rewrite.settings import REWRITES
 

@@ -515,6 +515,43 @@ def _insert(node: ast.InsertStmt) -> _Info:
     return info
 
 
+class _Relations(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str | None, str]] = []
+
+    def visit_RangeVar(self, _ancestors: Any, node: ast.RangeVar) -> None:
+        self.found.append((node.schemaname, str(node.relname)))
+
+
+_CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
+
+
+def reads_only_catalog(sql: str) -> bool:
+    """True for SELECTs that read only the system catalogs (``pg_index``, ``information_schema``).
+
+    Such a query looks at the schema, not at the application's data: code that checks whether
+    an index is valid before rebuilding it transforms nothing.
+    """
+    try:
+        raw = parse_sql(sql.strip())
+    except Exception:
+        try:
+            raw = parse_sql(_neutralise_params(sql.strip()))
+        except Exception:
+            return False
+    if not raw or not all(isinstance(item.stmt, ast.SelectStmt) for item in raw):
+        return False
+    visitor = _Relations()
+    for item in raw:
+        if item.stmt is not None:
+            visitor(item.stmt)
+    return all(
+        schema in _CATALOG_SCHEMAS or (schema is None and name.startswith("pg_"))
+        for schema, name in visitor.found
+    )
+
+
 class _BatchMarkers(Visitor):
     """Finds what bounds a statement to one batch: ``LIMIT`` or a bound parameter."""
 

@@ -16,8 +16,12 @@ drops indexes ``CONCURRENTLY`` in an autocommit block, adds foreign keys and CHE
 ``NOT VALID`` and NOT NULL columns (without a server default) nullable. A second, chained
 revision then validates the constraints and enforces NOT NULL without long locks, after a
 marked TODO where the backfill goes. A rewriting type change becomes a shadow column kept in
-sync by a trigger (expand), a keyset-batched backfill (migrate) and the swap (contract); drops
-move to a final contract revision of their own (:mod:`alembic_safety.rewrite.phases`). Each
+sync by a trigger (expand), a keyset-batched backfill (migrate) and the swap (contract), or with
+``rewrite_strategy = "shadow-table"`` a copy of the whole table swapped in
+(:mod:`alembic_safety.rewrite.shadow_table`); drops move to a final contract revision of their
+own (:mod:`alembic_safety.rewrite.phases`). Renames
+made by the user's own hook become a synced column or a view under the old name, removed by a
+contract revision (:mod:`alembic_safety.rewrite.renames`). Each
 generated revision starts with ``SET lock_timeout``, and gets a risk header in its docstring
 (see :mod:`alembic_safety.rewrite.header` for how, without changing file names). Settings:
 :class:`alembic_safety.rewrite.settings.RewriteSettings`.
@@ -39,6 +43,7 @@ from alembic_safety.rewrite.custom_ops import (
     NoteOp,
     ReversibleExecuteSQLOp,
 )
+from alembic_safety.rewrite.duration import read_row_estimates, size_bound_tables
 from alembic_safety.rewrite.fixes import (
     contract_type_change,
     migrate_type_change,
@@ -46,10 +51,12 @@ from alembic_safety.rewrite.fixes import (
     safe_follow_up,
     type_sql,
 )
-from alembic_safety.rewrite.duration import read_row_estimates, size_bound_tables
 from alembic_safety.rewrite.header import Phase, RevisionMessage, add_header
+from alembic_safety.rewrite.install import inside_alembic_check
 from alembic_safety.rewrite.phases import add_timeouts, escalations_for_drops, split_drops
+from alembic_safety.rewrite.renames import rename_follow_ups
 from alembic_safety.rewrite.settings import RewriteSettings
+from alembic_safety.rewrite.shadow_table import follow_up_steps
 
 __all__ = [
     "AutocommitBlockOp",
@@ -86,6 +93,8 @@ def process_revision_directives(
     of this hook and are left alone, so enabling the rewriter twice (env.py, plugin list,
     ``alembic-safety revision``) never rewrites or chains twice.
     """
+    if inside_alembic_check():
+        return  # `alembic check` reports autogenerate's own diff (of the last script only)
     if settings is None:
         settings = RewriteSettings.from_config(context.config)
     postgresql = context.dialect is not None and context.dialect.name == "postgresql"
@@ -148,8 +157,10 @@ def _rewrite(
     if deferred:
         upgrade, downgrade, backfill = safe_follow_up(dialect, deferred)
         if settings.phases:
-            phase: Phase = "migrate" if backfill else "contract"
-            follow_ups.append((_script_after(script, phase, upgrade, downgrade), phase, None))
+            # Proving rows (VALIDATE) removes nothing old code uses: a migrate step either way.
+            suffix = None if backfill else "validate"
+            follow_up = _script_after(script, "migrate", upgrade, downgrade, suffix)
+            follow_ups.append((follow_up, "migrate", None))
         else:  # one file: the follow-up's steps at the end, in their own autocommit block
             script.upgrade_ops_list[0].ops += upgrade
             script.downgrade_ops_list[0].ops[:0] = downgrade
@@ -173,6 +184,15 @@ def _rewrite(
         ]
         contract = _script_after(script, "contract", contract_up, contract_down)
         follow_ups.append((contract, "contract", notes))
+    if deferred.shadow_tables:  # rewrite_strategy = "shadow-table"
+        for step in follow_up_steps(
+            dialect, script, deferred.shadow_tables, settings.backfill_batch_size
+        ):
+            shadow = _script_after(script, step.phase, step.upgrade, step.downgrade, step.suffix)
+            follow_ups.append((shadow, step.phase, step.escalations))
+    for renamed in rename_follow_ups(dialect, deferred.renames, settings.backfill_batch_size):
+        follow_up = _script_after(script, renamed.phase, renamed.upgrade, renamed.downgrade)
+        follow_ups.append((follow_up, renamed.phase, renamed.escalations))
     if drops is not None:
         final = _script_after(script, "contract", drops.upgrade, drops.downgrade, "drop")
         follow_ups.append((final, "contract", None))

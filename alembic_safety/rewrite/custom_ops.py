@@ -11,6 +11,8 @@ Importing this module registers the renderers; :mod:`alembic_safety.rewrite` imp
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +21,17 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.render import render_op
 from alembic.operations import Operations, ops
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine.interfaces import Dialect
 
-__all__ = ["AutocommitBlockOp", "BackfillOp", "NoteOp", "ReversibleExecuteSQLOp"]
+__all__ = [
+    "AssertNoNullsOp",
+    "AutocommitBlockOp",
+    "BackfillOp",
+    "DropInvalidIndexOp",
+    "NoteOp",
+    "ReversibleExecuteSQLOp",
+]
 
 
 def _op_prefix(autogen_context: AutogenContext) -> str:
@@ -125,9 +136,13 @@ class BackfillOp(ops.MigrateOperation):
 
     Renders plain Alembic code (no import of alembic-safety): an ``UPDATE`` per range of
     ``batch_size`` values of the integer primary key ``key``, each committed on its own when
-    placed in an :class:`AutocommitBlockOp`. Only rows whose ``target`` still differs are
-    written (``IS DISTINCT FROM``), so a rerun after a failure skips what is done, and a
-    final count raises if any row still differs. ``sql`` holds the statements, already quoted.
+    placed in an :class:`AutocommitBlockOp`. Only rows still to do are written — those whose
+    ``target`` differs (``IS DISTINCT FROM``), or with ``only_nulls`` those where it is NULL
+    (a constant or a volatile default: rows the application already wrote keep their value) —
+    so a rerun after a failure skips what is done, and a final count raises if any row is left.
+    Progress goes to the ``alembic.runtime.migration`` logger at INFO (shown by Alembic's default
+    logging configuration) at most every ``progress_seconds``, and after the last batch. The SQL
+    parts are given already quoted.
     """
 
     def __init__(
@@ -137,16 +152,28 @@ class BackfillOp(ops.MigrateOperation):
         target_sql: str,
         expression_sql: str,
         batch_size: int,
+        *,
+        only_nulls: bool = False,
+        progress_seconds: float = 5.0,
     ) -> None:
         self.table_sql = table_sql
         self.key_sql = key_sql
         self.target_sql = target_sql
         self.expression_sql = expression_sql
         self.batch_size = batch_size
+        self.only_nulls = only_nulls
+        self.progress_seconds = progress_seconds
 
     @property
     def differs(self) -> str:
+        if self.only_nulls:
+            return f"{self.target_sql} IS NULL"
         return f"{self.target_sql} IS DISTINCT FROM {self.expression_sql}"
+
+    @property
+    def label(self) -> str:
+        """``table.column`` as the log lines and the error name it."""
+        return f"{self.table_sql}.{self.target_sql}"
 
     @property
     def bounds_sql(self) -> str:
@@ -165,7 +192,17 @@ class BackfillOp(ops.MigrateOperation):
 
     @property
     def error(self) -> str:
-        return f"backfill of {self.table_sql}.{self.target_sql} incomplete: {{}} rows differ"
+        """The final check's message, ``{}`` standing for the count of rows left."""
+        left = "are still NULL" if self.only_nulls else f"still differ from {self.expression_sql}"
+        return (
+            f"backfill of {_braces(self.label)} incomplete: {{}} rows {_braces(left)}; fix what "
+            "keeps them from being written, then rerun this revision (finished rows are skipped)"
+        )
+
+    @property
+    def progress(self) -> str:
+        """The log line: rows written so far, the key reached, the last key."""
+        return f"backfill {_percent(self.label)}: %s rows written, {self.key_sql} %s of %s"
 
     def reverse(self) -> NoteOp:
         return NoteOp()  # the filled column goes with the revision that added it
@@ -174,15 +211,37 @@ class BackfillOp(ops.MigrateOperation):
         return ("backfill", self.table_sql, self.target_sql, self.expression_sql)
 
 
+def _braces(text_: str) -> str:
+    """``text_`` safe inside a ``str.format`` template."""
+    return text_.replace("{", "{{").replace("}", "}}")
+
+
+def _percent(text_: str) -> str:
+    """``text_`` safe inside a ``%``-style logging message."""
+    return text_.replace("%", "%%")
+
+
+#: The logger Alembic's own messages use: its default logging configuration shows INFO.
+MIGRATION_LOGGER = "alembic.runtime.migration"
+
+
 @renderers.dispatch_for(BackfillOp)
 def _render_backfill(autogen_context: AutogenContext, operation: BackfillOp) -> list[str]:
     # A blank line closes one indented block (see _render_autocommit_block).
+    autogen_context.imports.update({"import logging", "import time"})
     step = operation.batch_size
     return [
+        f"log = logging.getLogger({MIGRATION_LOGGER!r})",
         f"bind = {_op_prefix(autogen_context)}get_bind()",
         f"low, high = bind.execute(sa.text({operation.bounds_sql!r})).first() or (None, None)",
+        "done, logged = 0, time.monotonic()",
         f"for last in range(low or 0, high or 0, {step}):",
-        f"bind.execute(sa.text({operation.update_sql!r}), {{'last': last, 'upto': last + {step}}})",
+        f"done += bind.execute(sa.text({operation.update_sql!r}), "
+        f"{{'last': last, 'upto': last + {step}}}).rowcount",
+        f"if last + {step} >= high or time.monotonic() - logged >= {operation.progress_seconds}:",
+        f"log.info({operation.progress!r}, done, min(last + {step}, high), high)",
+        "logged = time.monotonic()",
+        "",
         "",
         f"left = bind.execute(sa.text({operation.remaining_sql!r})).scalar()",
         "if left:",
@@ -193,12 +252,145 @@ def _render_backfill(autogen_context: AutogenContext, operation: BackfillOp) -> 
 
 @Operations.implementation_for(BackfillOp)
 def _run_backfill(operations: Operations, operation: BackfillOp) -> None:
+    """What the rendered code does, for a BackfillOp invoked directly."""
+    log = logging.getLogger(MIGRATION_LOGGER)
     bind = operations.get_bind()
-    low, high = bind.execute(text(operation.bounds_sql)).first() or (None, None)
-    for last in range(low or 0, high or 0, operation.batch_size):
-        bind.execute(
-            text(operation.update_sql), {"last": last, "upto": last + operation.batch_size}
-        )
+    bounds = bind.execute(text(operation.bounds_sql)).first()
+    low, high = (int(bounds[0] or 0), int(bounds[1] or 0)) if bounds else (0, 0)
+    done, logged, step = 0, time.monotonic(), operation.batch_size
+    for last in range(low, high, step):
+        batch = {"last": last, "upto": last + step}
+        done += bind.execute(text(operation.update_sql), batch).rowcount
+        if last + step >= high or time.monotonic() - logged >= operation.progress_seconds:
+            log.info(operation.progress, done, min(last + step, high), high)
+            logged = time.monotonic()
     left = bind.execute(text(operation.remaining_sql)).scalar()
     if left:
         raise RuntimeError(operation.error.format(left))
+
+
+#: Quotes names the way PostgreSQL parses them (the ops below are PostgreSQL-only).
+_POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _regclass(schema: str | None, name: str) -> str:
+    """The quoted, qualified name ``to_regclass()`` parses."""
+    quote = _POSTGRESQL.identifier_preparer.quote
+    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+class DropInvalidIndexOp(ops.MigrateOperation):
+    """Drop ``index_name`` only if it exists and is INVALID; runs before its concurrent create.
+
+    A failed ``CREATE INDEX CONCURRENTLY`` (a duplicate for a unique index, a timeout, a
+    cancelled deploy) leaves an INVALID index behind: a rerun then fails with "already exists",
+    or with ``IF NOT EXISTS`` keeps an index that is never used and still slows every write.
+    Dropping it ``CONCURRENTLY`` first makes the create that follows safe to rerun. A valid
+    index, or none, is left alone. Must run in an autocommit block, like the create.
+    """
+
+    def __init__(self, index_name: str, table_name: str | None, schema: str | None) -> None:
+        self.index_name = index_name
+        self.table_name = table_name
+        self.schema = schema
+
+    #: True when the index named ``:name`` (quoted, qualified) exists and is INVALID.
+    invalid_sql = "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"
+
+    @property
+    def regclass(self) -> str:
+        return _regclass(self.schema, self.index_name)
+
+    def drop(self) -> ops.DropIndexOp:
+        return ops.DropIndexOp(
+            self.index_name,
+            table_name=self.table_name,
+            schema=self.schema,
+            postgresql_concurrently=True,
+        )
+
+    def reverse(self) -> NoteOp:
+        return NoteOp()  # it only removes a broken leftover: nothing to bring back
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("drop_invalid_index", self.schema, self.index_name)
+
+
+@renderers.dispatch_for(DropInvalidIndexOp)
+def _render_drop_invalid_index(
+    autogen_context: AutogenContext, operation: DropInvalidIndexOp
+) -> list[str]:
+    return [
+        "# a failed CREATE INDEX CONCURRENTLY leaves an INVALID index: drop it to build it again",
+        f"invalid = sa.text({operation.invalid_sql!r})",
+        f"if not {_op_prefix(autogen_context)}get_context().as_sql and "
+        f"{_op_prefix(autogen_context)}get_bind().execute("
+        f"invalid, {{'name': {operation.regclass!r}}}).scalar():",
+        *render_op(autogen_context, operation.drop()),
+        "",
+    ]
+
+
+@Operations.implementation_for(DropInvalidIndexOp)
+def _run_drop_invalid_index(operations: Operations, operation: DropInvalidIndexOp) -> None:
+    if operations.get_context().as_sql:
+        return  # offline (--sql): there is no index to look at; the script shows the create
+    invalid = text(operation.invalid_sql)
+    if operations.get_bind().execute(invalid, {"name": operation.regclass}).scalar():
+        operations.invoke(operation.drop())
+
+
+class AssertNoNullsOp(ops.MigrateOperation):
+    """Fail loudly, with what to do, while ``column`` still has NULLs: a validation block.
+
+    Runs before a NOT NULL check is added and validated, so a missing backfill stops the
+    revision before it changes anything (a rerun after the backfill starts clean) and the
+    message names the table, the column, the count and the fix, instead of a bare
+    "check constraint is violated by some row".
+    """
+
+    def __init__(
+        self, table_sql: str, column_sql: str, why: str = "it makes the column NOT NULL"
+    ) -> None:
+        self.table_sql = table_sql
+        self.column_sql = column_sql
+        self.why = why
+
+    @property
+    def count_sql(self) -> str:
+        return f"SELECT count(*) FROM {self.table_sql} WHERE {self.column_sql} IS NULL"
+
+    @property
+    def error(self) -> str:
+        """The message, ``{}`` standing for the count of NULL rows."""
+        label = _braces(f"{self.table_sql}.{self.column_sql}")
+        return (
+            f"{label} still has {{}} NULL rows: backfill {label} before running this revision "
+            f"({_braces(self.why)})"
+        )
+
+    def reverse(self) -> NoteOp:
+        return NoteOp()  # a check changes nothing
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("assert_no_nulls", self.table_sql, self.column_sql)
+
+
+@renderers.dispatch_for(AssertNoNullsOp)
+def _render_assert_no_nulls(
+    autogen_context: AutogenContext, operation: AssertNoNullsOp
+) -> list[str]:
+    return [
+        f"nulls = {_op_prefix(autogen_context)}get_bind().execute("
+        f"sa.text({operation.count_sql!r})).scalar()",
+        "if nulls:",
+        f"raise RuntimeError({operation.error!r}.format(nulls))",
+        "",
+    ]
+
+
+@Operations.implementation_for(AssertNoNullsOp)
+def _run_assert_no_nulls(operations: Operations, operation: AssertNoNullsOp) -> None:
+    nulls = operations.get_bind().execute(text(operation.count_sql)).scalar()
+    if nulls:
+        raise RuntimeError(operation.error.format(nulls))

@@ -11,22 +11,34 @@ new (or going away), so nothing waits on them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.autogenerate.rewriter import Rewriter
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer
+from sqlalchemy import Column, DefaultClause, Integer, text
 from sqlalchemy.engine.interfaces import Dialect
 
+from alembic_safety.rewrite.constraints import (
+    concurrent_index,
+    constraint_using_index,
+    not_null_check_name,
+    not_null_steps,
+)
+from alembic_safety.rewrite.constraints import table_sql as _table_sql
 from alembic_safety.rewrite.custom_ops import (
     AutocommitBlockOp,
     BackfillOp,
     NoteOp,
     ReversibleExecuteSQLOp,
 )
+from alembic_safety.rewrite.fill_values import scalar_default_sql, volatile_default_sql
+from alembic_safety.rewrite.not_null import integer_key, safe_follow_up
+from alembic_safety.rewrite.renames import Renames, rename_column, rename_table
 from alembic_safety.rewrite.settings import RewriteSettings
+from alembic_safety.rewrite.shadow_table import ShadowTables, take_type_change, undo_type_change
 from alembic_safety.risk import Direction
 from alembic_safety.rules.rewriting_type_change import rewrite_reason
 
@@ -40,15 +52,22 @@ TableKey = tuple[str | None, str]
 
 @dataclass(frozen=True)
 class NotNullColumn:
-    """A NOT NULL column added nullable; the follow-up script enforces NOT NULL."""
+    """A column added nullable (and without its volatile default); the follow-up script fills
+    it when ``fill_sql`` is known and, for a NOT NULL model column, enforces NOT NULL."""
 
     schema: str | None
     table: str
+    #: The model's column (its ``nullable`` says whether NOT NULL is to be enforced).
     column: Column[Any]
+    #: SQL for the value of existing rows (see :mod:`alembic_safety.rewrite.fill_values`);
+    #: None: unknown, a TODO for the user.
+    fill_sql: str | None = None
+    #: The table's single integer primary key, for keyset batches; None: no generated loop.
+    key: str | None = None
 
     @property
     def check_name(self) -> str:
-        return f"ck_{self.table}_{self.column.name}_not_null"[:_MAX_IDENTIFIER]
+        return not_null_check_name(self.table, str(self.column.name))
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,9 @@ class TypeChange:
     key: str
     old_nullable: bool
     new_nullable: bool
+    #: The column's server default (SQL), set on the new column when it is swapped in: the
+    #: shadow column is added without it, and the old column's goes when it is dropped.
+    server_default: str | None = None
 
     @property
     def shadow(self) -> str:
@@ -87,6 +109,12 @@ class Deferred:
     not_null: list[NotNullColumn] = field(default_factory=list)
     #: Shadow columns added by this script: backfilled, then swapped in, by later scripts.
     type_changes: list[TypeChange] = field(default_factory=list)
+    #: Key values per batch of the backfills the follow-up script writes.
+    backfill_batch_size: int = 5000
+    #: Renames whose expand step this script holds (see :mod:`alembic_safety.rewrite.renames`).
+    renames: Renames = field(default_factory=Renames)
+    #: Tables rebuilt whole (``rewrite_strategy = "shadow-table"``), see ``shadow_table``.
+    shadow_tables: ShadowTables = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.validations or self.not_null)
@@ -116,9 +144,37 @@ def _tables_created_or_dropped(script: ops.MigrationScript) -> frozenset[TableKe
     return frozenset(found)
 
 
+#: A handler of ``_writer``: (context, revision, op) → the op(s) to write instead.
+_Handler = Callable[[MigrationContext, Any, Any], Any]
+
+
 def _writer(state: _State) -> Rewriter:
     """A Rewriter bound to one script's state (a fresh one per script keeps runs independent)."""
     writer = Rewriter()
+
+    def rewrites(op_class: type[ops.MigrateOperation]) -> Callable[[_Handler], _Handler]:
+        """``writer.rewrites`` for one operation class, settling what the handler returns.
+
+        The Rewriter walks into the containers a handler returns and dispatches their
+        operations again, which are new objects it has not marked: without the mark, our own
+        output (a ``SET NOT NULL`` step, a concurrent index) would be rewritten again, forever.
+        """
+
+        def register(handler: _Handler) -> _Handler:
+            def settled(context: MigrationContext, revision: Any, op: Any) -> Any:
+                result = handler(context, revision, op)
+                pending = list(result) if isinstance(result, list) else [result]
+                while pending:
+                    operation = pending.pop()
+                    operation._mutations = operation._mutations.union([writer])
+                    if isinstance(operation, ops.OpContainer):
+                        pending.extend(operation.ops)
+                return result
+
+            writer.rewrites(op_class)(settled)
+            return handler
+
+        return register
 
     @writer.rewrites(ops.UpgradeOps)
     def _upgrade(context: MigrationContext, revision: Any, op: ops.UpgradeOps) -> ops.UpgradeOps:
@@ -134,35 +190,30 @@ def _writer(state: _State) -> Rewriter:
         state.direction = "downgrade"
         return op
 
-    @writer.rewrites(ops.CreateIndexOp)
+    @rewrites(ops.CreateIndexOp)
     def _create_index(
         context: MigrationContext, revision: Any, op: ops.CreateIndexOp
     ) -> ops.MigrateOperation:
-        if (
-            not state.settings.enabled("index")
-            or op.kw.get("postgresql_concurrently")
-            or not state.existing(op.schema, op.table_name)
+        if not state.settings.enabled("index"):
+            return op
+        # A hook's CONCURRENTLY would fail inside the migration's transaction (AS401): it gets
+        # the block too, on any table.
+        if not op.kw.get("postgresql_concurrently") and not state.existing(
+            op.schema, op.table_name
         ):
             return op
-        concurrent = ops.CreateIndexOp(
-            op.index_name,
-            op.table_name,
-            op.columns,
-            schema=op.schema,
-            unique=op.unique,
-            if_not_exists=op.if_not_exists,
-            **{**op.kw, "postgresql_concurrently": True},
-        )
-        return AutocommitBlockOp([concurrent])
+        return AutocommitBlockOp(concurrent_index(op))
 
-    @writer.rewrites(ops.DropIndexOp)
+    @rewrites(ops.DropIndexOp)
     def _drop_index(
         context: MigrationContext, revision: Any, op: ops.DropIndexOp
     ) -> ops.MigrateOperation:
+        if not state.settings.enabled("index"):
+            return op
         if (
-            not state.settings.enabled("index")
-            or op.kw.get("postgresql_concurrently")
-            or (op.table_name is not None and not state.existing(op.schema, op.table_name))
+            not op.kw.get("postgresql_concurrently")
+            and op.table_name is not None
+            and not state.existing(op.schema, op.table_name)
         ):
             return op
         concurrent = ops.DropIndexOp(
@@ -175,7 +226,7 @@ def _writer(state: _State) -> Rewriter:
         )
         return AutocommitBlockOp([concurrent])
 
-    @writer.rewrites(ops.CreateForeignKeyOp)
+    @rewrites(ops.CreateForeignKeyOp)
     def _create_foreign_key(
         context: MigrationContext, revision: Any, op: ops.CreateForeignKeyOp
     ) -> ops.MigrateOperation:
@@ -193,7 +244,7 @@ def _writer(state: _State) -> Rewriter:
             **{**op.kw, "postgresql_not_valid": True},
         )
 
-    @writer.rewrites(ops.CreateCheckConstraintOp)
+    @rewrites(ops.CreateCheckConstraintOp)
     def _create_check(
         context: MigrationContext, revision: Any, op: ops.CreateCheckConstraintOp
     ) -> ops.MigrateOperation:
@@ -209,16 +260,28 @@ def _writer(state: _State) -> Rewriter:
             **{**op.kw, "postgresql_not_valid": True},
         )
 
-    @writer.rewrites(ops.AddColumnOp)
+    @rewrites(ops.CreateUniqueConstraintOp)
+    def _create_unique(
+        context: MigrationContext, revision: Any, op: ops.CreateUniqueConstraintOp
+    ) -> ops.MigrateOperation:
+        return _using_index(context, state, op)
+
+    @rewrites(ops.CreatePrimaryKeyOp)
+    def _create_primary_key(
+        context: MigrationContext, revision: Any, op: ops.CreatePrimaryKeyOp
+    ) -> ops.MigrateOperation:
+        return _using_index(context, state, op)
+
+    @rewrites(ops.AddColumnOp)
     def _add_column(
         context: MigrationContext, revision: Any, op: ops.AddColumnOp
-    ) -> ops.MigrateOperation:
+    ) -> ops.MigrateOperation | list[ops.MigrateOperation]:
         column = op.column
+        volatile = volatile_default_sql(column)
         if (
             not state.settings.enabled("not_null")
             or state.direction != "upgrade"
-            or column.nullable
-            or column.server_default is not None
+            or (volatile is None and (column.nullable or column.server_default is not None))
             or column.primary_key
             or column.identity is not None
             or column.computed is not None
@@ -228,18 +291,79 @@ def _writer(state: _State) -> Rewriter:
         # The model's own Column must not change: copy it, then relax the copy.
         nullable = column._copy()
         nullable.nullable = True
-        state.deferred.not_null.append(NotNullColumn(op.schema, op.table_name, column))
-        return ops.AddColumnOp(op.table_name, nullable, schema=op.schema)
+        added: list[ops.MigrateOperation] = [
+            ops.AddColumnOp(op.table_name, nullable, schema=op.schema)
+        ]
+        if volatile is not None:
+            # Computed per row, the default would rewrite the table: set it after the ADD (new
+            # rows get it from the database), the follow-up fills the existing rows with it.
+            nullable.server_default = None
+            added.append(
+                ops.AlterColumnOp(
+                    op.table_name,
+                    str(column.name),
+                    schema=op.schema,
+                    existing_type=column.type,
+                    existing_nullable=True,
+                    modify_server_default=column.server_default,
+                )
+            )
+        fill = volatile if volatile is not None else scalar_default_sql(context.dialect, column)
+        table = getattr(column, "table", None)
+        if table is None:  # a Column made for the op alone: the model's table has the key
+            table = _model_table(context, op.schema, op.table_name)
+        key = integer_key(table)
+        state.deferred.not_null.append(NotNullColumn(op.schema, op.table_name, column, fill, key))
+        return added
 
-    @writer.rewrites(ops.AlterColumnOp)
+    @rewrites(ops.AlterColumnOp)
     def _alter_column(
         context: MigrationContext, revision: Any, op: ops.AlterColumnOp
     ) -> ops.MigrateOperation | list[ops.MigrateOperation]:
+        if op.modify_name is not None and _renaming(state, op.schema, op.table_name):
+            model_table = _model_table(context, op.schema, op.table_name)
+            renames = state.deferred.renames
+            return rename_column(context.dialect, state.direction, op, model_table, renames)
         if state.direction == "downgrade":
             return _undo_shadow(context.dialect, state, op)
+        if _only_sets_not_null(op) and state.settings.enabled("not_null"):
+            if not state.existing(op.schema, op.table_name):
+                return op
+            # Existing rows are the application's: a validated CHECK proves them without
+            # blocking writes, then SET NOT NULL skips its scan (PostgreSQL 12+). Each step
+            # commits on its own, so no lock is held across them.
+            type_ = op.existing_type
+            steps = not_null_steps(context.dialect, op.schema, op.table_name, op.column_name, type_)
+            return AutocommitBlockOp(steps.in_order())
         return _shadow_column(context, state, op)
 
+    @rewrites(ops.RenameTableOp)
+    def _rename_table(
+        context: MigrationContext, revision: Any, op: ops.RenameTableOp
+    ) -> ops.MigrateOperation | list[ops.MigrateOperation]:
+        if not _renaming(state, op.schema, op.table_name):
+            return op
+        return rename_table(context.dialect, state.direction, op, state.deferred.renames)
+
     return writer
+
+
+def _renaming(state: _State, schema: str | None, table: str) -> bool:
+    """Renames of existing tables and their columns span phases; else they stay as is."""
+    return (
+        state.settings.enabled("rename") and state.settings.phases and state.existing(schema, table)
+    )
+
+
+def _only_sets_not_null(op: ops.AlterColumnOp) -> bool:
+    """``alter_column(..., nullable=False)`` and nothing else (autogenerate's SET NOT NULL)."""
+    return (
+        op.modify_nullable is False
+        and op.modify_type is None
+        and op.modify_name is None
+        and op.modify_server_default is False
+        and op.modify_comment is False
+    )
 
 
 def _pure_type_change(op: ops.AlterColumnOp) -> bool:
@@ -285,6 +409,10 @@ def _shadow_column(
     if reason is None:
         return op  # catalog-only: nothing to gain
     table = _model_table(context, op.schema, op.table_name)
+    if state.settings.strategy == "shadow-table" and not op.kw.get("postgresql_using"):
+        taken = take_type_change(state.deferred.shadow_tables, op, table)
+        if taken is not None:
+            return taken
     keys = list(table.primary_key.columns) if table is not None else []
     if op.kw.get("postgresql_using") or len(keys) != 1 or not isinstance(keys[0].type, Integer):
         why = (
@@ -308,6 +436,7 @@ def _shadow_column(
         key=str(keys[0].name),
         old_nullable=op.existing_nullable is not False,
         new_nullable=model_column is None or bool(model_column.nullable),
+        server_default=_default_sql(op.existing_server_default),
     )
     state.deferred.type_changes.append(change)
     return expand_type_change(context.dialect, change)
@@ -317,6 +446,9 @@ def _undo_shadow(
     dialect: Dialect, state: _State, op: ops.AlterColumnOp
 ) -> ops.MigrateOperation | list[ops.MigrateOperation]:
     """The downgrade's reverse type change of a shadowed column → drop the shadow instead."""
+    undone = undo_type_change(state.deferred.shadow_tables, op)
+    if undone is not None:
+        return undone
     for change in state.deferred.type_changes:
         if (change.schema, change.table, change.column) == (
             op.schema,
@@ -413,19 +545,12 @@ def contract_type_change(
         *[operation.reverse() for operation in reversed(sync)],
         rename(change.column, change.old, change.old_type, change.old_nullable),
         rename(change.shadow, change.column, change.new_type, True),
+        *_set_default(change, change.column, change.new_type, change.server_default),
         ops.DropColumnOp.from_column_and_tablename(schema, table, old_column),
     ]
-    if not change.new_nullable:
-        upgrade.append(
-            ops.AlterColumnOp(
-                table,
-                change.column,
-                schema=schema,
-                existing_type=change.new_type,
-                existing_nullable=True,
-                modify_nullable=False,
-            )
-        )
+    if not change.new_nullable:  # proved by a CHECK first: SET NOT NULL then skips its scan
+        steps = not_null_steps(dialect, schema, table, change.column, change.new_type)
+        upgrade.append(AutocommitBlockOp(steps.in_order()))
     # Back in keyset batches too: a downgrade runs on the same busy table.
     refill = BackfillOp(
         _table_sql(dialect, schema, table),
@@ -439,18 +564,12 @@ def contract_type_change(
         AutocommitBlockOp([refill]),
         rename(change.column, change.shadow, change.new_type, change.new_nullable),
         rename(change.old, change.column, change.old_type, True),
+        *_set_default(change, change.shadow, change.new_type, None),
+        *_set_default(change, change.column, change.old_type, change.server_default),
     ]
     if not change.old_nullable:
-        downgrade.append(
-            ops.AlterColumnOp(
-                table,
-                change.column,
-                schema=schema,
-                existing_type=change.old_type,
-                existing_nullable=True,
-                modify_nullable=False,
-            )
-        )
+        steps = not_null_steps(dialect, schema, table, change.column, change.old_type)
+        downgrade.append(AutocommitBlockOp(steps.in_order()))
     if not change.new_nullable:
         downgrade.append(
             ops.AlterColumnOp(
@@ -464,6 +583,49 @@ def contract_type_change(
         )
     downgrade += sync
     return upgrade, downgrade
+
+
+def _default_sql(default: Any) -> str | None:
+    """The SQL of a reflected server default (``existing_server_default``), or None."""
+    arg = getattr(default, "arg", default)
+    if arg is None or arg is False:
+        return None
+    return str(getattr(arg, "text", arg))
+
+
+def _set_default(
+    change: TypeChange, column: str, type_: Any, default: str | None
+) -> list[ops.MigrateOperation]:
+    """``SET DEFAULT default`` (``DROP DEFAULT`` for None) on ``column``, when the type change
+    carries a default at all: catalog-only, inside the swap's transaction."""
+    if change.server_default is None:
+        return []
+    return [
+        ops.AlterColumnOp(
+            change.table,
+            column,
+            schema=change.schema,
+            existing_type=type_,
+            modify_server_default=DefaultClause(text(default)) if default is not None else None,
+        )
+    ]
+
+
+def _using_index(
+    context: MigrationContext,
+    state: _State,
+    op: ops.CreateUniqueConstraintOp | ops.CreatePrimaryKeyOp,
+) -> ops.MigrateOperation:
+    """UNIQUE / PRIMARY KEY on an existing table → concurrent unique index + ``USING INDEX``."""
+    if (
+        not state.settings.enabled("constraint")
+        or state.direction != "upgrade"
+        or not state.existing(op.schema, op.table_name)
+    ):
+        return op
+    model_table = _model_table(context, op.schema, op.table_name)
+    block = constraint_using_index(context, op, model_table)
+    return op if block is None else block
 
 
 def _needs_not_valid(
@@ -519,136 +681,8 @@ def rewrite_ops(
 ) -> Deferred:
     """Rewrite ``script`` in place; return what its follow-up scripts must do."""
     state = _State(_tables_created_or_dropped(script), settings or RewriteSettings())
+    state.deferred.backfill_batch_size = state.settings.backfill_batch_size
     _writer(state).process_revision_directives(context, revision, [script])
     for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
         _hoist_blocks(container)
     return state.deferred
-
-
-def _table_sql(dialect: Dialect, schema: str | None, table: str) -> str:
-    quote = dialect.identifier_preparer.quote
-    return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
-
-
-#: Rows per backfill batch in the suggested loop (each batch is its own short transaction).
-BACKFILL_BATCH = 5000
-
-
-def _integer_key(column: Column[Any]) -> str | None:
-    """The single integer primary key of the column's table, for keyset batches; else None."""
-    table = getattr(column, "table", None)
-    keys = list(table.primary_key.columns) if table is not None else []
-    if len(keys) == 1 and isinstance(keys[0].type, Integer):
-        return str(keys[0].name)
-    return None
-
-
-def _backfill_note(dialect: Dialect, item: NotNullColumn) -> NoteOp:
-    """The TODO where the backfill goes, with a keyset loop to uncomment when the key allows.
-
-    Only the user knows the value for existing rows, so nothing is run: a wrong guess would be
-    silently written to production data. The loop is the shape the linter accepts (AS502).
-    """
-    quote = dialect.identifier_preparer.quote
-    table = _table_sql(dialect, item.schema, item.table)
-    column = quote(str(item.column.name))
-    lines = [
-        f"TODO(alembic-safety): backfill {table}.{column}; autogenerate cannot know the value.",
-        "The previous revision added it nullable: first deploy code that always writes it, then",
-        "fill the old rows in keyset batches, each committed on its own. Until every row has a",
-        "value, the VALIDATE below fails.",
-    ]
-    key = _integer_key(item.column)
-    if key is None:
-        lines += [
-            f"    UPDATE {table} SET {column} = <value>",
-            f"    WHERE <key> > :last AND <key> <= :upto AND {column} IS NULL",
-        ]
-        return NoteOp("\n".join(lines))
-    pk = quote(key)
-    select = (
-        f"SELECT max({pk}) FROM (SELECT {pk} FROM {table} WHERE {pk} > :last "
-        f"ORDER BY {pk} LIMIT {BACKFILL_BATCH}) AS batch"
-    )
-    update = (
-        f"UPDATE {table} SET {column} = <value> "
-        f"WHERE {column} IS NULL AND {pk} > :last AND {pk} <= :upto"
-    )
-    lines += [
-        "Uncomment and set <value>:",
-        "with op.get_context().autocommit_block():",
-        "    bind = op.get_bind()",
-        "    last = 0",
-        "    while True:",
-        f"        row = bind.execute(sa.text({select!r}), {{'last': last}}).fetchone()",
-        "        if row is None or row[0] is None:",
-        "            break",
-        f"        bind.execute(sa.text({update!r}), {{'last': last, 'upto': row[0]}})",
-        "        last = row[0]",
-    ]
-    return NoteOp("\n".join(lines))
-
-
-def safe_follow_up(
-    dialect: Dialect, deferred: Deferred
-) -> tuple[list[ops.MigrateOperation], list[ops.MigrateOperation], bool]:
-    """Upgrade ops, downgrade ops and whether it needs a backfill, for the follow-up script.
-
-    Everything runs in one autocommit block: each statement commits on its own, so the brief
-    ACCESS EXCLUSIVE of ``ADD CONSTRAINT ... NOT VALID`` is released before ``VALIDATE`` scans
-    (SHARE UPDATE EXCLUSIVE: reads and writes go on), and ``SET NOT NULL`` skips its scan
-    (PostgreSQL 12+) thanks to the validated ``CHECK (col IS NOT NULL)``, dropped afterwards.
-    """
-    quote = dialect.identifier_preparer.quote
-    checks: list[ops.MigrateOperation] = []
-    validations: list[ops.MigrateOperation] = []
-    enforce: list[ops.MigrateOperation] = []
-    cleanup: list[ops.MigrateOperation] = []
-    for schema, table, name in deferred.validations:
-        validations.append(_validate(dialect, schema, table, name))
-    for item in deferred.not_null:
-        name, column = item.check_name, str(item.column.name)
-        check = ops.CreateCheckConstraintOp(
-            name,
-            item.table,
-            f"{quote(column)} IS NOT NULL",
-            schema=item.schema,
-            postgresql_not_valid=True,
-        )
-        checks.append(check)
-        validations.append(_validate(dialect, item.schema, item.table, name))
-        enforce.append(
-            ops.AlterColumnOp(
-                item.table,
-                column,
-                schema=item.schema,
-                existing_type=item.column.type,
-                existing_nullable=True,
-                modify_nullable=False,
-            )
-        )
-        # Made from the constraint, so it knows what it drops: ``alembic check`` diffs need that.
-        cleanup.append(ops.DropConstraintOp.from_constraint(check.to_constraint()))
-    notes: list[ops.MigrateOperation] = [_backfill_note(dialect, i) for i in deferred.not_null]
-    upgrade = [*notes, AutocommitBlockOp([*checks, *validations, *enforce, *cleanup])]
-    downgrade: list[ops.MigrateOperation] = [
-        ops.AlterColumnOp(
-            item.table,
-            str(item.column.name),
-            schema=item.schema,
-            existing_type=item.column.type,
-            existing_nullable=False,
-            modify_nullable=True,
-        )
-        for item in reversed(deferred.not_null)
-    ]
-    return upgrade, downgrade, bool(notes)
-
-
-def _validate(
-    dialect: Dialect, schema: str | None, table: str, name: str
-) -> ReversibleExecuteSQLOp:
-    """``VALIDATE CONSTRAINT``: it proves existing rows, so a downgrade has nothing to undo."""
-    quote = dialect.identifier_preparer.quote
-    sql = f"ALTER TABLE {_table_sql(dialect, schema, table)} VALIDATE CONSTRAINT {quote(name)}"
-    return ReversibleExecuteSQLOp(sql, reverse_sqltext=None)

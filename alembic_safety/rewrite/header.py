@@ -24,7 +24,7 @@ from typing import Literal
 
 from alembic.operations import ops
 
-from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, NoteOp
+from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, BackfillOp, NoteOp
 from alembic_safety.rewrite.duration import describe_duration, size_bound_tables
 from alembic_safety.risk import Finding, Risk, assess_operations
 
@@ -131,6 +131,24 @@ def has_operations(container: ops.OpContainer) -> bool:
     return any(True for _ in _flatten(container))
 
 
+def _as_rendered(operation: ops.MigrateOperation) -> ops.MigrateOperation:
+    """``operation`` as the file will have it, which is what the linter reads.
+
+    Autogenerate's ``add_column`` carries the model's Column, ``index=True`` / ``unique=True``
+    included, but Alembic renders the column without them (the index or constraint is a separate
+    op, made concurrent by the rewriter): assessed as is, the header would report AS106/AS110
+    for an index the file does not create.
+    """
+    if not isinstance(operation, ops.AddColumnOp):
+        return operation
+    column = operation.column
+    if not (column.index or column.unique):
+        return operation
+    rendered = column._copy()
+    rendered.index = rendered.unique = None
+    return ops.AddColumnOp(operation.table_name, rendered, schema=operation.schema)
+
+
 def assess_script(upgrade_ops: ops.OpContainer) -> list[Finding]:
     """Findings for a script's upgrade, each run of ops assessed in its transaction mode.
 
@@ -140,11 +158,24 @@ def assess_script(upgrade_ops: ops.OpContainer) -> list[Finding]:
     """
     findings: list[Finding] = []
     new_tables: set[str] = set()
+    # A session-level SET (lock_timeout) outlives the transaction it ran in: carry it into
+    # every later run, as the linter reading the whole file does.
+    settings: list[ops.MigrateOperation] = []
     for autocommit, group in groupby(_flatten(upgrade_ops), key=lambda pair: pair[1]):
-        run = [operation for operation, _ in group]
-        findings += assess_operations(run, new_tables=new_tables, autocommit=autocommit)
+        run = [_as_rendered(operation) for operation, _ in group]
+        findings += assess_operations(
+            [*settings, *run], new_tables=new_tables, autocommit=autocommit
+        )
         new_tables |= {str(o.table_name) for o in run if isinstance(o, ops.CreateTableOp)}
+        settings += [o for o in run if _is_session_setting(o)]
     return findings
+
+
+def _is_session_setting(operation: ops.MigrateOperation) -> bool:
+    if not isinstance(operation, ops.ExecuteSQLOp) or not isinstance(operation.sqltext, str):
+        return False
+    words = operation.sqltext.split(None, 2)
+    return len(words) > 1 and words[0].upper() == "SET" and words[1].upper() != "LOCAL"
 
 
 def build_header(
@@ -174,13 +205,29 @@ def build_header(
         findings=tuple(dict.fromkeys(f"{f.code} {f.name}" for f in findings)),
         escalations=tuple(dict.fromkeys(escalations)),
         duration=describe_duration(size_bound_tables(script), row_estimates or {}),
-        loses_data=any(
-            isinstance(o, (ops.DropColumnOp, ops.DropTableOp))
-            for upgrade in script.upgrade_ops_list
-            for o, _ in _flatten(upgrade)
-        ),
+        loses_data=_loses_data(script),
     )
     return header.render()
+
+
+def _loses_data(script: ops.MigrationScript) -> bool:
+    """The upgrade drops a table, or a column its downgrade does not refill (a backfill)."""
+    refilled = {
+        (o.table_sql.split(".")[-1].strip('"'), o.target_sql.strip('"'))
+        for downgrade in script.downgrade_ops_list
+        for o, _ in _flatten(downgrade)
+        if isinstance(o, BackfillOp)
+    }
+    for upgrade in script.upgrade_ops_list:
+        for o, _ in _flatten(upgrade):
+            if isinstance(o, ops.DropTableOp):
+                return True
+            if (
+                isinstance(o, ops.DropColumnOp)
+                and (str(o.table_name), str(o.column_name)) not in refilled
+            ):
+                return True
+    return False
 
 
 def add_header(

@@ -42,6 +42,7 @@ __all__ = [
     "enable_in_project",
     "enable_in_source",
     "env_py_path",
+    "inside_alembic_check",
     "install_hook",
 ]
 
@@ -66,7 +67,7 @@ def install_hook(context: MigrationContext) -> bool:
     installed the hook now.
     """
     opts = context.opts
-    if opts.get(_INSTALLED) or "revision_context" not in opts or _inside_alembic_check():
+    if opts.get(_INSTALLED) or "revision_context" not in opts or inside_alembic_check():
         return False
     from alembic_safety.rewrite import compose, process_revision_directives
 
@@ -89,7 +90,7 @@ def command_hook(
     install_hook(context)
 
 
-def _inside_alembic_check() -> bool:
+def inside_alembic_check() -> bool:
     """True when called (at any depth) from ``alembic.command.check``.
 
     ``alembic check`` runs autogenerate and the hooks like ``alembic revision`` does, then

@@ -15,7 +15,11 @@ ini wins, as in the linter's settings loader):
     safe in place (no shadow columns, drops stay where autogenerate put them).
 ``rewrites``
     The rewrites to apply (default all): ``index``, ``constraint``, ``not_null``, ``drop``,
-    ``type_change``.
+    ``type_change``, ``rename`` (column and table renames made by your own hook).
+``rewrite_strategy``
+    How a rewriting type change is made online: ``"shadow-column"`` (default, one shadow column
+    per changed column) or ``"shadow-table"`` (a copy of the whole table, swapped in; see
+    :mod:`alembic_safety.rewrite.shadow_table`).
 """
 
 from __future__ import annotations
@@ -28,10 +32,17 @@ from alembic.config import Config
 
 from alembic_safety.errors import UsageError
 
-__all__ = ["REWRITES", "RewriteSettings"]
+__all__ = ["REWRITES", "STRATEGIES", "RewriteSettings"]
 
 #: Every rewrite, by the name the ``rewrites`` setting uses.
-REWRITES: tuple[str, ...] = ("index", "constraint", "not_null", "drop", "type_change")
+REWRITES: tuple[str, ...] = (
+    "index",
+    "constraint",
+    "not_null",
+    "drop",
+    "type_change",
+    "rename",
+)
 
 _KEYS = {
     "rewrite_lock_timeout": "lock_timeout",
@@ -39,7 +50,10 @@ _KEYS = {
     "backfill_batch_size": "backfill_batch_size",
     "rewrite_phases": "phases",
     "rewrites": "rewrites",
+    "rewrite_strategy": "strategy",
 }
+#: The values of ``rewrite_strategy``, the default first.
+STRATEGIES: tuple[str, ...] = ("shadow-column", "shadow-table")
 _OFF = frozenset({"", "0", "off", "none", "false"})
 
 
@@ -52,6 +66,7 @@ class RewriteSettings:
     backfill_batch_size: int = 5000
     phases: bool = True
     rewrites: frozenset[str] = field(default_factory=lambda: frozenset(REWRITES))
+    strategy: str = STRATEGIES[0]
 
     def enabled(self, rewrite: str) -> bool:
         return rewrite in self.rewrites
@@ -94,6 +109,8 @@ def _convert(key: str, raw_key: str, value: Any) -> Any:
         if size < 1:
             raise UsageError(f"{raw_key} must be a positive integer, got {value!r}")
         return size
+    if key == "strategy":
+        return strategy_of(raw_key, value)
     if key == "phases":
         if isinstance(value, bool):
             return value
@@ -107,3 +124,11 @@ def _convert(key: str, raw_key: str, value: Any) -> Any:
     if unknown:
         raise UsageError(f"{raw_key}: unknown rewrite(s) {unknown}; known: {list(REWRITES)}")
     return names
+
+
+def strategy_of(raw_key: str, value: Any) -> str:
+    """The ``rewrite_strategy`` value, checked (one place for both settings loaders)."""
+    text = str(value).strip().strip("'\"").lower().replace("_", "-")
+    if text not in STRATEGIES:
+        raise UsageError(f"{raw_key} must be one of {', '.join(STRATEGIES)}, got {value!r}")
+    return text

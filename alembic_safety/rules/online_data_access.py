@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from alembic_safety.analysis.ops import DataAccessOp
 from alembic_safety.analysis.recorder import OpRecord
+from alembic_safety.analysis.sql import reads_only_catalog
 from alembic_safety.risk import Risk
 from alembic_safety.rules.base import Rule, RuleContext, Violation, registry
 
@@ -18,7 +19,9 @@ class OnlineDataAccess(Rule):
     Reports each use of `op.get_bind().execute(...)`, `sa.inspect(bind)` and other calls that
     need a real connection. In check mode they run against a connection that returns no rows,
     so the code after them is analysed as if the tables were empty. SQL they run is still
-    parsed and checked by the other rules.
+    parsed and checked by the other rules. A `SELECT` that reads only the system catalogs
+    (`pg_index`, `pg_catalog.*`, `information_schema.*`) looks at the schema, not at the data,
+    and is not reported.
 
     ## Why is this bad?
     It is not bad in itself, but what the revision does depends on production data, which no
@@ -47,6 +50,8 @@ class OnlineDataAccess(Rule):
     def check(self, record: OpRecord, context: RuleContext) -> Iterator[Violation]:
         operation = record.operation
         assert isinstance(operation, DataAccessOp)
+        if operation.sql and reads_only_catalog(operation.sql):
+            return  # a look at the schema (is that index valid?), not at the data
         what = operation.kind
         if operation.sql:
             snippet = " ".join(operation.sql.split())

@@ -45,8 +45,9 @@ class UpdateWithoutWhere(Rule):
     ```
 
     ## Fix safety
-    The rewriter emits the batched form; the statement must be idempotent (re-running a batch
-    must give the same result).
+    No automatic fix: autogenerate never writes data statements, and only the author knows
+    whether the statement is idempotent (re-running a batch must give the same result), which
+    the batched form needs.
     """
 
     code = "AS501"
@@ -56,7 +57,6 @@ class UpdateWithoutWhere(Rule):
     lock = "ROW EXCLUSIVE"
     rewrites = False
     escalation = "transforms the data of a whole table"
-    fixable = True
     verification = Verification(
         setup="CREATE TABLE t (id bigserial PRIMARY KEY, a int); INSERT INTO t (a) VALUES (1);",
         statement="UPDATE t SET a = 2",

@@ -6,12 +6,12 @@ import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     func,
@@ -46,6 +46,13 @@ class User(Base):
     orders: Mapped[list[Order]] = relationship(back_populates="user")
 
 
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
 class Product(Base):
     __tablename__ = "products"
     __table_args__ = (CheckConstraint("price >= 0", name="ck_products_price_non_negative"),)
@@ -55,9 +62,12 @@ class Product(Base):
     description: Mapped[str | None] = mapped_column(Text)
     sku: Mapped[str | None] = mapped_column(String(64))
     price: Mapped[Decimal] = mapped_column(Money)
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
     created_at: Mapped[datetime.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+    category: Mapped[Category | None] = relationship()
 
 
 class Coupon(Base):
@@ -77,6 +87,8 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
     total: Mapped[Decimal] = mapped_column(Money)
+    # ISO 4217 code; rows that predate it are in euros.
+    currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
     created_at: Mapped[datetime.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )
@@ -94,7 +106,8 @@ class OrderItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    quantity: Mapped[int] = mapped_column(BigInteger)
+    # Goods sold by weight (1.250 kg): was BigInteger.
+    quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
     unit_price: Mapped[Decimal] = mapped_column(Money)
 
     order: Mapped[Order] = relationship(back_populates="items")
