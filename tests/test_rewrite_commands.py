@@ -42,7 +42,7 @@ orders = sa.Table("orders", metadata, sa.Column("id", sa.Integer, primary_key=Tr
 """
 
 # An index and a foreign key on a table with rows: an expand revision (CREATE INDEX
-# CONCURRENTLY, FK NOT VALID) and a chained contract revision (VALIDATE).
+# CONCURRENTLY, FK NOT VALID) and a chained migrate revision (VALIDATE).
 MODELS_V2 = """
 import sqlalchemy as sa
 
@@ -190,13 +190,13 @@ def _new_revisions(root: Path) -> list[Path]:
 
 
 def _assert_rewritten_chain(root: Path) -> tuple[Path, Path]:
-    """The expand revision and its contract follow-up, each with one header and one timeout."""
+    """The expand revision and its migrate follow-up, each with one header and one timeout."""
     expand, contract = _new_revisions(root)
     one, two = expand.read_text(), contract.read_text()
     assert _concurrent_in_autocommit_block(one, "ix_orders_total", "['total']"), one
     assert re.search(r"op\.create_foreign_key\('fk_orders_user_id_users'.*not_valid=True\)", one)
     assert "ALTER TABLE orders VALIDATE CONSTRAINT fk_orders_user_id_users" in two
-    for text, phase in [(one, "expand"), (two, "contract")]:
+    for text, phase in [(one, "expand"), (two, "migrate")]:
         assert text.count("alembic-safety:\nMigration ID:") == 1
         assert f"\nPhase: {phase}\n" in text
         upgrade = text.split("def upgrade()", 1)[1].split("def downgrade()", 1)[0]
@@ -245,7 +245,7 @@ def test_revision_command_writes_the_rewritten_chain(tmp_path: Path, scratch_url
     expand, contract = _assert_rewritten_chain(root)
     assert result.stdout.splitlines() == [
         f"{expand.relative_to(root)}: phase expand, risk LOW",
-        f"{contract.relative_to(root)}: phase contract, risk LOW",
+        f"{contract.relative_to(root)}: phase migrate, risk LOW",
     ]
     assert expand.name.endswith("_orders_index_and_fk.py")
     assert HOOK not in env_py.read_text()  # nothing was changed in the project

@@ -13,13 +13,13 @@ from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 from psycopg import sql
 
-from alembic_safety.rewrite import BackfillOp, process_revision_directives
+from alembic_safety.rewrite import AutocommitBlockOp, BackfillOp, process_revision_directives
 from alembic_safety.rewrite.duration import (
     describe_duration,
     read_row_estimates,
     size_bound_tables,
 )
-from alembic_safety.rewrite.header import RevisionHeader
+from alembic_safety.rewrite.header import RevisionHeader, assess_script, build_header
 from alembic_safety.risk import Risk
 
 SERVER = os.environ.get("ALEMBIC_SAFETY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -152,3 +152,43 @@ def test_row_estimates_never_fail_autogenerate() -> None:
     sqlite = sa.create_engine("sqlite://")
     with sqlite.connect() as connection:
         assert read_row_estimates(connection, ["orders"]) == {}
+
+
+def test_an_added_columns_index_flag_is_not_a_finding_since_alembic_never_renders_it() -> None:
+    """Autogenerate's add_column carries the model Column (``index=True`` included); the file
+    has the index as its own, concurrent, op. The header judges what the file says."""
+    column = sa.Column("category_id", sa.Integer, index=True, unique=False)
+    index = ops.CreateIndexOp("ix_products_category_id", "products", ["category_id"])
+    script = _script([ops.ModifyTableOps("products", [ops.AddColumnOp("products", column), index])])
+    process_revision_directives(
+        MigrationContext.configure(dialect_name="postgresql"), None, [script]
+    )
+    text = str(script.message)
+    assert "Risk Level: LOW\n" in text
+    assert "AS106" not in text
+    assert column.index is True  # the model's Column is not touched
+
+
+def test_a_session_lock_timeout_covers_later_autocommit_blocks() -> None:
+    trigger = ops.ExecuteSQLOp(
+        "CREATE TRIGGER orders_sync BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION f()"
+    )
+    with_timeout = ops.UpgradeOps(
+        [ops.ExecuteSQLOp("SET lock_timeout = '5s'"), AutocommitBlockOp([trigger])]
+    )
+    without = ops.UpgradeOps([AutocommitBlockOp([trigger])])
+    assert "AS121" not in {f.code for f in assess_script(with_timeout)}
+    assert "AS121" in {f.code for f in assess_script(without)}
+
+
+def test_a_drop_whose_downgrade_refills_the_column_keeps_its_data() -> None:
+    refill = BackfillOp('"orders"', '"id"', '"code"', 'CAST("sku" AS TEXT)', 1000)
+    script = ops.MigrationScript(
+        rev_id="dddd00000001",
+        message="contract",
+        upgrade_ops=ops.UpgradeOps([ops.DropColumnOp("orders", "code")]),
+        downgrade_ops=ops.DowngradeOps(
+            [ops.AddColumnOp("orders", sa.Column("code", sa.Text)), AutocommitBlockOp([refill])]
+        ),
+    )
+    assert "Rollback: included\n" in build_header(script, "contract", "contract")

@@ -1046,3 +1046,40 @@ def test_columns_in_help_use_the_users_types() -> None:
         ).reverse()
     )
     assert "sa.Integer()" in rendered
+
+
+@pytest.mark.parametrize(
+    ("sql", "catalog_only"),
+    [
+        ("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)", True),
+        ("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_namespace n ON true", True),
+        ("SELECT column_name FROM information_schema.columns WHERE table_name = 'x'", True),
+        ("SELECT id FROM users", False),
+        ("SELECT 1 FROM pg_index, orders", False),
+        ("UPDATE pg_index SET indisvalid = true", False),
+        ("not sql at all", False),
+    ],
+)
+def test_reading_only_the_system_catalog_is_not_data_access(sql: str, catalog_only: bool) -> None:
+    from alembic_safety.analysis.sql import reads_only_catalog
+
+    assert reads_only_catalog(sql) is catalog_only
+
+
+def test_as902_is_silent_for_a_catalog_lookup(tmp_path: Path) -> None:
+    from alembic_safety.risk import assess_revision
+
+    path = write_revision(
+        tmp_path / "versions",
+        "c4ta",
+        None,
+        'invalid = sa.text("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = '
+        'to_regclass(:name)")\n'
+        "if op.get_bind().execute(invalid, {'name': 'ix'}).scalar():\n"
+        '    op.drop_index("ix", table_name="orders")\n'
+        'op.get_bind().execute(sa.text("SELECT id FROM users"))',
+    )
+    found = [f for f in assess_revision(path).findings if f.code == "AS902"]
+    assert [f.message for f in found] == [
+        "needs a live database (execute: SELECT id FROM users); not analysed statically"
+    ]
