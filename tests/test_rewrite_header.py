@@ -192,3 +192,22 @@ def test_a_drop_whose_downgrade_refills_the_column_keeps_its_data() -> None:
         ),
     )
     assert "Rollback: included\n" in build_header(script, "contract", "contract")
+
+
+def test_validation_blocks_and_copies_count_as_scans() -> None:
+    from alembic_safety.rewrite.custom_ops import AssertNoNullsOp
+    from alembic_safety.rewrite.shadow_table import CopyRowsOp
+
+    script = _script(
+        [
+            AssertNoNullsOp('"users"', '"email"'),
+            CopyRowsOp('"items"', '"items_new"', '"id"', 1000),
+            # the shadow-table swap counts both tables under its lock
+            ops.ExecuteSQLOp(
+                "DO $$ DECLARE live bigint; copy bigint; BEGIN "
+                'SELECT count(*) INTO live FROM "orders"; '
+                'SELECT count(*) INTO copy FROM "orders_new"; END $$'
+            ),
+        ]
+    )
+    assert size_bound_tables(script) == ["users", "items", "orders", "orders_new"]

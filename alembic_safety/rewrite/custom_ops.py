@@ -165,6 +165,11 @@ class BackfillOp(ops.MigrateOperation):
         self.progress_seconds = progress_seconds
 
     @property
+    def scans(self) -> str:
+        """The table whose rows this op reads (the header's duration line names it)."""
+        return self.table_sql
+
+    @property
     def differs(self) -> str:
         if self.only_nulls:
             return f"{self.target_sql} IS NULL"
@@ -355,6 +360,11 @@ class AssertNoNullsOp(ops.MigrateOperation):
         self.table_sql = table_sql
         self.column_sql = column_sql
         self.why = why
+
+    @property
+    def scans(self) -> str:
+        """The table whose rows the count reads (the header's duration line names it)."""
+        return self.table_sql
 
     @property
     def count_sql(self) -> str:

@@ -19,7 +19,7 @@ from alembic.operations import ops
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from alembic_safety.rewrite.custom_ops import BackfillOp, NoteOp
+from alembic_safety.rewrite.custom_ops import NoteOp
 
 __all__ = ["describe_duration", "read_row_estimates", "size_bound_tables"]
 
@@ -29,6 +29,9 @@ _VALIDATE = re.compile(
 )
 #: ``INSERT INTO <table> ... SELECT``: a copy whose time grows with the source's rows.
 _COPY_FROM = re.compile(r"\bSELECT\b.+?\bFROM\s+(?P<table>[^\s;)]+)", re.I | re.S)
+
+#: ``count(*) [INTO x] FROM <table>``: a validation block counting rows (a full scan).
+_COUNT_FROM = re.compile(r"count\(\*\)\s+(?:INTO\s+\w+\s+)?FROM\s+(?P<table>[^\s;)]+)", re.I)
 
 _CATALOG_ONLY = "under a second once its locks are granted (catalog changes only)"
 
@@ -50,8 +53,9 @@ def _size_bound_table(operation: ops.MigrateOperation) -> str | None:
     """The table whose rows this step reads or writes, when its time grows with them."""
     if isinstance(operation, ops.CreateIndexOp):
         return str(operation.table_name)
-    if isinstance(operation, BackfillOp):
-        return _unquote(operation.table_sql)
+    scanned = getattr(operation, "scans", None)  # our own ops say which rows they read
+    if isinstance(scanned, str):
+        return _unquote(scanned)
     if isinstance(operation, ops.AlterColumnOp):
         # a type change rewrites or re-checks; SET NOT NULL scans unless a CHECK proves it
         if operation.modify_type is not None or operation.modify_nullable is False:
@@ -70,13 +74,23 @@ def _size_bound_table(operation: ops.MigrateOperation) -> str | None:
             return None
         source = getattr(operation, "source_table", None) or getattr(operation, "table_name", "")
         return str(source)
-    if isinstance(operation, ops.ExecuteSQLOp) and isinstance(operation.sqltext, str):
-        sql = operation.sqltext
-        match = _VALIDATE.search(sql)
-        if match is None and sql.lstrip().upper().startswith("INSERT"):
-            match = _COPY_FROM.search(sql)
-        return _unquote(match.group("table")) if match else None
     return None
+
+
+def _tables_in_sql(sql: str) -> list[str]:
+    """Tables a SQL statement validates, counts or copies from (a DO block may count several)."""
+    matches = [*_VALIDATE.finditer(sql), *_COUNT_FROM.finditer(sql)]
+    if not matches and sql.lstrip().upper().startswith("INSERT"):
+        matches = list(_COPY_FROM.finditer(sql))
+    matches.sort(key=lambda match: match.start())
+    return [_unquote(match.group("table")) for match in matches]
+
+
+def _size_bound(operation: ops.MigrateOperation) -> list[str]:
+    if isinstance(operation, ops.ExecuteSQLOp) and isinstance(operation.sqltext, str):
+        return _tables_in_sql(operation.sqltext)
+    table = _size_bound_table(operation)
+    return [table] if table else []
 
 
 def size_bound_tables(script: ops.MigrationScript) -> list[str]:
@@ -86,8 +100,8 @@ def size_bound_tables(script: ops.MigrationScript) -> list[str]:
     """
     leaves = [op_ for upgrade in script.upgrade_ops_list for op_ in _leaves(upgrade.ops)]
     created = {str(o.table_name) for o in leaves if isinstance(o, ops.CreateTableOp)}
-    tables = (_size_bound_table(operation) for operation in leaves)
-    return [t for t in dict.fromkeys(t for t in tables if t) if t not in created]
+    tables = (table for operation in leaves for table in _size_bound(operation))
+    return [t for t in dict.fromkeys(tables) if t not in created]
 
 
 def read_row_estimates(connection: Any, tables: Sequence[str]) -> dict[str, int]:

@@ -437,6 +437,11 @@ class CopyRowsOp(ops.MigrateOperation):
         self.batch_size = batch_size
 
     @property
+    def scans(self) -> str:
+        """The table whose rows the copy reads (the header's duration line names it)."""
+        return self.source
+
+    @property
     def columns_sql(self) -> str:
         return (
             "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum), "
