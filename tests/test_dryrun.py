@@ -1049,3 +1049,25 @@ def test_plugin_import_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@needs_server
+def test_a_validated_constraint_left_by_a_downgrade_is_described_once(
+    make_project: MakeProject,
+) -> None:
+    project = base_project(make_project)
+    project.revision(
+        "r2",
+        "r1",
+        'op.execute("ALTER TABLE orders ADD CONSTRAINT ck_orders_positive '
+        'CHECK (id > 0) NOT VALID")',
+        'op.execute("ALTER TABLE orders DROP CONSTRAINT ck_orders_positive")',
+    )
+    project.revision(
+        "r3", "r2", 'op.execute("ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_positive")'
+    )
+    report = report_of(project, rows=0)
+    [difference] = revision(report, "r3").schema_diff
+    assert "ck_orders_positive" in difference
+    assert "NOT VALID NOT VALID" not in difference
+    assert difference.count("NOT VALID") == 1, difference

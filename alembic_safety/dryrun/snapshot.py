@@ -353,7 +353,8 @@ def _build(data: Mapping[str, Any], exclude: set[tuple[str, str]]) -> Snapshot:
         owner = names.get(relid) or type_names.get(typid)
         if owner is None:
             continue
-        suffix = "" if validated else " NOT VALID"
+        # pg_get_constraintdef already ends with NOT VALID for such a constraint
+        suffix = "" if validated or definition.endswith(" NOT VALID") else " NOT VALID"
         objects[(_CONSTRAINT_KINDS.get(kind, "constraint"), f"{owner}.{name}")] = (
             definition + suffix
         )
