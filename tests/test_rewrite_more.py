@@ -206,6 +206,30 @@ def test_drop_column_moves_to_a_final_contract_script() -> None:
     assert "Phase: expand" in str(first.message)
 
 
+@pytest.mark.parametrize(
+    ("column", "comes_back_nullable"),
+    [
+        (sa.Column("legacy", sa.String(20), nullable=False), True),
+        (sa.Column("legacy", sa.String(20), nullable=False, server_default="x"), False),
+        (sa.Column("legacy", sa.String(20), nullable=True), False),
+    ],
+)
+def test_a_dropped_not_null_column_comes_back_nullable(
+    column: sa.Column[str], comes_back_nullable: bool
+) -> None:
+    """Its values went with the drop: ADD COLUMN ... NOT NULL would fail on existing rows."""
+    script = _script(
+        [ops.ModifyTableOps("orders", [ops.DropColumnOp("orders", "legacy")])],
+        [ops.ModifyTableOps("orders", [ops.AddColumnOp("orders", column)])],
+    )
+    model_nullable = column.nullable
+    process_revision_directives(_context(), None, [script])
+    down = _code(script.downgrade_ops)
+    assert ("nullable=True" in down) is (comes_back_nullable or model_nullable)
+    assert ("comes back nullable" in down) is comes_back_nullable
+    assert column.nullable is model_nullable  # the model's Column is copied, not changed
+
+
 def test_drop_table_moves_with_its_indexes() -> None:
     table = sa.Table("old", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
     index = sa.Index("ix_old_id", table.c.id)

@@ -156,8 +156,9 @@ CASES: list[Any] = [  # ProofCase, or pytest.param(ProofCase, marks=...) for a k
         ),
         marks=pytest.mark.xfail(
             strict=True,
-            reason="known gap: the drop revision's downgrade re-adds the NOT NULL column "
-            "without a default as autogenerate wrote it, which fails on a table with rows",
+            reason="cannot be restored: the dropped values are gone, so the drop revision's "
+            "downgrade re-adds the column nullable (NOT NULL would fail on the rows) and the "
+            "schema differs from the one before in that column's nullability",
         ),
         id="drop-not-null-column",
     ),

@@ -42,6 +42,7 @@ from alembic_safety.rewrite.custom_ops import (
     BackfillOp,
     NoteOp,
     ReversibleExecuteSQLOp,
+    leaves,
 )
 from alembic_safety.rewrite.duration import read_row_estimates, size_bound_tables
 from alembic_safety.rewrite.fixes import (
@@ -53,7 +54,12 @@ from alembic_safety.rewrite.fixes import (
 )
 from alembic_safety.rewrite.header import Phase, RevisionMessage, add_header
 from alembic_safety.rewrite.install import inside_alembic_check
-from alembic_safety.rewrite.phases import add_timeouts, escalations_for_drops, split_drops
+from alembic_safety.rewrite.phases import (
+    add_timeouts,
+    escalations_for_drops,
+    readd_dropped_columns_nullable,
+    split_drops,
+)
 from alembic_safety.rewrite.renames import rename_follow_ups
 from alembic_safety.rewrite.settings import RewriteSettings
 from alembic_safety.rewrite.shadow_table import follow_up_steps
@@ -113,6 +119,8 @@ def process_revision_directives(
         for generated, phase, escalations in chain:
             if postgresql:
                 add_timeouts(generated, settings)
+            if postgresql:
+                readd_dropped_columns_nullable(generated)
             if escalations is None:
                 escalations = escalations_for_drops(generated)
             add_header(generated, phase, escalations, rows)
@@ -233,11 +241,5 @@ def _chain_after(
 
 
 def _phase(script: ops.MigrationScript) -> Phase:
-    pending: list[ops.MigrateOperation] = list(script.upgrade_ops_list)
-    while pending:
-        operation = pending.pop()
-        if isinstance(operation, ops.OpContainer):
-            pending.extend(operation.ops)
-        elif isinstance(operation, _CONTRACTING):
-            return "contract"
-    return "expand"
+    contracting = any(isinstance(o, _CONTRACTING) for o in leaves(script.upgrade_ops_list))
+    return "contract" if contracting else "expand"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from alembic.autogenerate import renderers
@@ -31,7 +31,17 @@ __all__ = [
     "DropInvalidIndexOp",
     "NoteOp",
     "ReversibleExecuteSQLOp",
+    "leaves",
 ]
+
+
+def leaves(operations: Iterable[ops.MigrateOperation]) -> Iterator[ops.MigrateOperation]:
+    """Every operation that is not a container (blocks and table groups opened), in order."""
+    for operation in operations:
+        if isinstance(operation, ops.OpContainer):
+            yield from leaves(operation.ops)
+        else:
+            yield operation
 
 
 def _op_prefix(autogen_context: AutogenContext) -> str:

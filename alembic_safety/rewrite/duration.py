@@ -12,14 +12,14 @@ machine; ``alembic-safety dry-run`` measures them (and extrapolates with ``--pro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alembic.operations import ops
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from alembic_safety.rewrite.custom_ops import NoteOp
+from alembic_safety.rewrite.custom_ops import NoteOp, leaves
 
 __all__ = ["describe_duration", "read_row_estimates", "size_bound_tables"]
 
@@ -39,14 +39,6 @@ _CATALOG_ONLY = "under a second once its locks are granted (catalog changes only
 def _unquote(name: str) -> str:
     """``"sales"."orders"`` → ``orders``: statistics are looked up by the bare table name."""
     return name.split(".")[-1].strip('"')
-
-
-def _leaves(operations: Iterable[ops.MigrateOperation]) -> Iterator[ops.MigrateOperation]:
-    for operation in operations:
-        if isinstance(operation, ops.OpContainer):
-            yield from _leaves(operation.ops)
-        elif not isinstance(operation, NoteOp):
-            yield operation
 
 
 def _size_bound_table(operation: ops.MigrateOperation) -> str | None:
@@ -98,9 +90,9 @@ def size_bound_tables(script: ops.MigrationScript) -> list[str]:
 
     Tables the upgrade creates are empty while it runs: they never count.
     """
-    leaves = [op_ for upgrade in script.upgrade_ops_list for op_ in _leaves(upgrade.ops)]
-    created = {str(o.table_name) for o in leaves if isinstance(o, ops.CreateTableOp)}
-    tables = (table for operation in leaves for table in _size_bound(operation))
+    found = [o for o in leaves(script.upgrade_ops_list) if not isinstance(o, NoteOp)]
+    created = {str(o.table_name) for o in found if isinstance(o, ops.CreateTableOp)}
+    tables = (table for operation in found for table in _size_bound(operation))
     return [t for t in dict.fromkeys(tables) if t not in created]
 
 

@@ -33,6 +33,7 @@ from alembic_safety.rewrite.custom_ops import (
     BackfillOp,
     NoteOp,
     ReversibleExecuteSQLOp,
+    leaves,
 )
 from alembic_safety.rewrite.fill_values import scalar_default_sql, volatile_default_sql
 from alembic_safety.rewrite.not_null import integer_key, safe_follow_up
@@ -133,15 +134,11 @@ class _State:
 
 def _tables_created_or_dropped(script: ops.MigrationScript) -> frozenset[TableKey]:
     """Tables this revision creates or drops, in either direction: nothing waits on them."""
-    found: set[TableKey] = set()
-    pending: list[ops.MigrateOperation] = [*script.upgrade_ops_list, *script.downgrade_ops_list]
-    while pending:
-        operation = pending.pop()
-        if isinstance(operation, ops.OpContainer):
-            pending.extend(operation.ops)
-        elif isinstance(operation, (ops.CreateTableOp, ops.DropTableOp)):
-            found.add((operation.schema, str(operation.table_name)))
-    return frozenset(found)
+    return frozenset(
+        (operation.schema, str(operation.table_name))
+        for operation in leaves([*script.upgrade_ops_list, *script.downgrade_ops_list])
+        if isinstance(operation, (ops.CreateTableOp, ops.DropTableOp))
+    )
 
 
 #: A handler of ``_writer``: (context, revision, op) → the op(s) to write instead.

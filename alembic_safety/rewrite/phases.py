@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 
 from alembic.operations import ops
 
-from alembic_safety.rewrite.custom_ops import ReversibleExecuteSQLOp
+from alembic_safety.rewrite.custom_ops import NoteOp, ReversibleExecuteSQLOp, leaves
 from alembic_safety.rewrite.header import has_operations
 from alembic_safety.rewrite.settings import RewriteSettings
 
-__all__ = ["Drops", "add_timeouts", "escalations_for_drops", "split_drops"]
+__all__ = [
+    "Drops",
+    "add_timeouts",
+    "escalations_for_drops",
+    "readd_dropped_columns_nullable",
+    "split_drops",
+]
 
 _Key = tuple[str | None, str]
 
@@ -124,22 +130,65 @@ def split_drops(script: ops.MigrationScript) -> Drops | None:
     )
 
 
+def readd_dropped_columns_nullable(script: ops.MigrationScript) -> None:
+    """A downgrade re-adding a dropped NOT NULL column (no server default) adds it nullable.
+
+    Its values went with the drop: ``ADD COLUMN ... NOT NULL`` fails on the first existing row,
+    so the downgrade as autogenerate wrote it cannot run on a real table. Nullable, it runs;
+    a comment says why the column comes back without its NOT NULL.
+    """
+    dropped = {
+        (str(o.table_name), str(o.column_name))
+        for o in leaves(script.upgrade_ops_list)
+        if isinstance(o, ops.DropColumnOp)
+    }
+    for container in script.downgrade_ops_list:
+        _relax(container, dropped)
+
+
+def _relax(container: ops.OpContainer, dropped: set[tuple[str, str]]) -> None:
+    relaxed: list[ops.MigrateOperation] = []
+    for operation in container.ops:
+        if isinstance(operation, ops.OpContainer):
+            _relax(operation, dropped)
+        if isinstance(operation, ops.AddColumnOp) and _readds_not_null(operation, dropped):
+            column = operation.column
+            nullable = column._copy()
+            nullable.nullable = True
+            relaxed.append(
+                NoteOp(
+                    f"{operation.table_name}.{column.name} comes back nullable: its values "
+                    "were dropped, and NOT NULL would fail on the existing rows. Fill it, then "
+                    "SET NOT NULL, if the old code needs it."
+                )
+            )
+            operation = ops.AddColumnOp(operation.table_name, nullable, schema=operation.schema)
+        relaxed.append(operation)
+    container.ops = relaxed
+
+
+def _readds_not_null(operation: ops.AddColumnOp, dropped: set[tuple[str, str]]) -> bool:
+    column = operation.column
+    return (
+        (str(operation.table_name), str(column.name)) in dropped
+        and not column.nullable
+        and column.server_default is None
+        and not column.primary_key
+    )
+
+
 def escalations_for_drops(script: ops.MigrationScript) -> list[str]:
     """One escalation note per dropped column or table of ``script``'s upgrade."""
-    notes: list[str] = []
-    pending: list[ops.MigrateOperation] = list(script.upgrade_ops_list)
     found: list[str] = []
-    while pending:
-        operation = pending.pop(0)
-        if isinstance(operation, ops.OpContainer):
-            pending[:0] = operation.ops
-        elif isinstance(operation, ops.DropColumnOp):
+    for operation in leaves(script.upgrade_ops_list):
+        if isinstance(operation, ops.DropColumnOp):
             found.append(f"{operation.table_name}.{operation.column_name}")
         elif isinstance(operation, ops.DropTableOp):
             found.append(str(operation.table_name))
-    for name in found:
-        notes.append(f"needs the application to stop using {name} first; deploy after that release")
-    return notes
+    return [
+        f"needs the application to stop using {name} first; deploy after that release"
+        for name in found
+    ]
 
 
 def _timeouts(settings: RewriteSettings) -> list[ops.MigrateOperation]:
