@@ -39,6 +39,7 @@ __all__ = [
     "concurrent_index",
     "constraint_using_index",
     "not_null_steps",
+    "row_trigger",
     "table_sql",
     "unvalidate_constraint",
     "validate_constraint",
@@ -66,6 +67,30 @@ def validate_constraint(
     quote = dialect.identifier_preparer.quote
     sql = f"ALTER TABLE {table_sql(dialect, schema, table)} VALIDATE CONSTRAINT {quote(name)}"
     return ReversibleExecuteSQLOp(sql, reverse_sqltext=None)
+
+
+def row_trigger(
+    dialect: Dialect, schema: str | None, table: str, name: str, body: str
+) -> list[ReversibleExecuteSQLOp]:
+    """A PL/pgSQL function ``name`` run ``BEFORE INSERT OR UPDATE`` of each row, and its trigger.
+
+    ``body`` is the function's statements (ending with ``RETURN NEW;``). The shadow column and
+    the column rename keep two columns equal this way; each op reverses to its ``DROP``.
+    """
+    target = table_sql(dialect, schema, table)
+    function = table_sql(dialect, schema, name)
+    trigger = dialect.identifier_preparer.quote(name)
+    create_function = (
+        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} END $$"
+    )
+    create_trigger = (
+        f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {target} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+    )
+    return [
+        ReversibleExecuteSQLOp(create_function, f"DROP FUNCTION {function}()"),
+        ReversibleExecuteSQLOp(create_trigger, f"DROP TRIGGER {trigger} ON {target}"),
+    ]
 
 
 def unvalidate_constraint(

@@ -26,13 +26,13 @@ from alembic_safety.rewrite.constraints import (
     constraint_using_index,
     not_null_check_name,
     not_null_steps,
+    row_trigger,
 )
 from alembic_safety.rewrite.constraints import table_sql as _table_sql
 from alembic_safety.rewrite.custom_ops import (
     AutocommitBlockOp,
     BackfillOp,
     NoteOp,
-    ReversibleExecuteSQLOp,
     leaves,
 )
 from alembic_safety.rewrite.fill_values import scalar_default_sql, volatile_default_sql
@@ -464,25 +464,9 @@ def type_sql(dialect: Dialect, type_: Any) -> str:
 def _sync_ops(dialect: Dialect, change: TypeChange) -> list[ops.MigrateOperation]:
     """The trigger function and the trigger keeping ``<col>_new`` equal to ``<col>``."""
     quote = dialect.identifier_preparer.quote
-    table = _table_sql(dialect, change.schema, change.table)
-    function = (
-        f"{quote(change.schema)}.{quote(change.function)}"
-        if change.schema
-        else quote(change.function)
-    )
     cast = f"CAST(NEW.{quote(change.column)} AS {type_sql(dialect, change.new_type)})"
-    create_function = (
-        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        f"BEGIN NEW.{quote(change.shadow)} := {cast}; RETURN NEW; END $$"
-    )
-    create_trigger = (
-        f"CREATE TRIGGER {quote(change.function)} BEFORE INSERT OR UPDATE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
-    )
-    return [
-        ReversibleExecuteSQLOp(create_function, f"DROP FUNCTION {function}()"),
-        ReversibleExecuteSQLOp(create_trigger, f"DROP TRIGGER {quote(change.function)} ON {table}"),
-    ]
+    body = f"NEW.{quote(change.shadow)} := {cast}; RETURN NEW;"
+    return [*row_trigger(dialect, change.schema, change.table, change.function, body)]
 
 
 def expand_type_change(dialect: Dialect, change: TypeChange) -> list[ops.MigrateOperation]:

@@ -44,6 +44,7 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.schema import DefaultClause
 
+from alembic_safety.rewrite.constraints import row_trigger, table_sql
 from alembic_safety.rewrite.custom_ops import (
     AutocommitBlockOp,
     BackfillOp,
@@ -128,11 +129,6 @@ class RenameScript(NamedTuple):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _qualified(dialect: Dialect, schema: str | None, name: str) -> str:
-    quote = dialect.identifier_preparer.quote
-    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
 
 
 def _pure_rename(op: ops.AlterColumnOp) -> bool:
@@ -262,27 +258,16 @@ def _undo_column_rename(
 def _sync_ops(dialect: Dialect, rename: ColumnRename) -> list[ops.MigrateOperation]:
     """The trigger function and trigger keeping the old and new columns equal, both ways."""
     quote = dialect.identifier_preparer.quote
-    table = _qualified(dialect, rename.schema, rename.table)
-    function = _qualified(dialect, rename.schema, rename.function)
     old, new = f"NEW.{quote(rename.old)}", f"NEW.{quote(rename.new)}"
-    create_function = (
-        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    body = (
         # INSERT: the new name wins when given; otherwise it takes the old one's value.
         f"IF TG_OP = 'INSERT' THEN IF {new} IS NULL THEN {new} := {old}; "
         f"ELSE {old} := {new}; END IF; "
         # UPDATE: whichever changed wins; rows not yet backfilled get filled on the way.
         f"ELSIF {new} IS DISTINCT FROM OLD.{quote(rename.new)} THEN {old} := {new}; "
-        f"ELSE {new} := {old}; END IF; RETURN NEW; END $$"
+        f"ELSE {new} := {old}; END IF; RETURN NEW;"
     )
-    trigger = quote(rename.function)
-    create_trigger = (
-        f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
-    )
-    return [
-        ReversibleExecuteSQLOp(create_function, f"DROP FUNCTION {function}()"),
-        ReversibleExecuteSQLOp(create_trigger, f"DROP TRIGGER {trigger} ON {table}"),
-    ]
+    return [*row_trigger(dialect, rename.schema, rename.table, rename.function, body)]
 
 
 def expand_column_rename(dialect: Dialect, rename: ColumnRename) -> list[ops.MigrateOperation]:
@@ -296,7 +281,7 @@ def expand_column_rename(dialect: Dialect, rename: ColumnRename) -> list[ops.Mig
 
 def _backfill(dialect: Dialect, rename: ColumnRename, target: str, source: str, size: int) -> Any:
     quote = dialect.identifier_preparer.quote
-    table = _qualified(dialect, rename.schema, rename.table)
+    table = table_sql(dialect, rename.schema, rename.table)
     return BackfillOp(table, quote(rename.key), quote(target), quote(source), size)
 
 
@@ -315,7 +300,7 @@ def _not_null(dialect: Dialect, rename: ColumnRename, column: str) -> list[ops.M
         schema=rename.schema,
         postgresql_not_valid=True,
     )
-    table = _qualified(dialect, rename.schema, rename.table)
+    table = table_sql(dialect, rename.schema, rename.table)
     return [
         check,
         ReversibleExecuteSQLOp(f"ALTER TABLE {table} VALIDATE CONSTRAINT {quote(name)}", None),
@@ -334,7 +319,7 @@ def _alter(rename: ColumnRename, column: str, **changes: Any) -> ops.AlterColumn
 def _in_step(dialect: Dialect, rename: ColumnRename) -> ReversibleExecuteSQLOp:
     """Fail loudly, before anything is dropped, if a row's new column differs from the old."""
     quote = dialect.identifier_preparer.quote
-    table = _qualified(dialect, rename.schema, rename.table)
+    table = table_sql(dialect, rename.schema, rename.table)
     message = (
         f"{rename.table}.{rename.new} differs from {rename.old} in some rows: run the migrate "
         "revision (its backfill) first, then retry"
@@ -429,8 +414,8 @@ def contract_column_rename(
 
 def _view_sql(dialect: Dialect, rename: TableRename) -> tuple[str, str]:
     """(CREATE VIEW old AS SELECT * FROM new, DROP VIEW old)."""
-    old = _qualified(dialect, rename.schema, rename.old)
-    new = _qualified(dialect, rename.schema, rename.new)
+    old = table_sql(dialect, rename.schema, rename.old)
+    new = table_sql(dialect, rename.schema, rename.new)
     return f"CREATE VIEW {old} AS SELECT * FROM {new}", f"DROP VIEW {old}"
 
 
