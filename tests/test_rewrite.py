@@ -90,7 +90,7 @@ def test_index_on_existing_table_is_created_concurrently_in_an_autocommit_block(
     assert (
         "with op.get_context().autocommit_block():\n"
         "        op.drop_index('ix_orders_total', table_name='orders', "
-        "postgresql_concurrently=True)"
+        "postgresql_concurrently=True, if_exists=True)"
     ) in down
 
 
@@ -158,10 +158,17 @@ def test_not_null_column_is_added_nullable_then_enforced_later() -> None:
     directives = [script]
     process_revision_directives(_pg_context(), ("head",), directives)
     assert column.nullable is False  # the model's Column is not touched
-    first, second = directives
+    first, second, third = directives  # expand, migrate (the backfill), contract (NOT NULL)
     assert "sa.Column('status', sa.String(length=20), nullable=True)" in _code(first.upgrade_ops)
-    up = _code(second.upgrade_ops)
-    assert "# TODO(alembic-safety): backfill orders.status" in up
+    migrate = _code(second.upgrade_ops)
+    assert "# TODO(alembic-safety): backfill orders.status" in migrate
+    # the user's backfill goes here: it gets the lock_timeout too
+    assert migrate.index("SET lock_timeout") < migrate.index("TODO(alembic-safety)")
+    assert "Phase: migrate" in str(second.message)
+    up = _code(third.upgrade_ops)
+    assert up.index("SELECT count(*) FROM orders WHERE status IS NULL") < up.index(
+        "create_check_constraint"
+    )  # the validation block first: nothing changes while the backfill is missing
     ordered = [
         "op.create_check_constraint('ck_orders_status_not_null', 'orders', "
         "'status IS NOT NULL', postgresql_not_valid=True)",
@@ -172,8 +179,9 @@ def test_not_null_column_is_added_nullable_then_enforced_later() -> None:
     positions = [up.index(text) for text in ordered]
     assert positions == sorted(positions)
     assert up.index("autocommit_block") < positions[0]
-    assert "nullable=True" in _code(second.downgrade_ops)
-    assert "Phase: migrate" in str(second.message)
+    assert "nullable=True" in _code(third.downgrade_ops)
+    assert "Phase: contract" in str(third.message)
+    assert third.head == second.rev_id
 
 
 def test_reversible_sql_op_reverses_to_nothing_or_its_inverse() -> None:
@@ -226,9 +234,8 @@ def test_identifiers_are_quoted_in_generated_sql() -> None:
     fk = ops.CreateForeignKeyOp("Fk", "Orders", "users", ["user_id"], ["id"], source_schema="s")
     directives = [_script([ops.AddColumnOp("Orders", column, schema="s"), fk])]
     process_revision_directives(_pg_context(), None, directives)
-    up = _code(directives[1].upgrade_ops)
-    assert 'ALTER TABLE s."Orders" VALIDATE CONSTRAINT "Fk"' in up
-    assert "'\"Status\" IS NOT NULL'" in up
+    assert 'ALTER TABLE s."Orders" VALIDATE CONSTRAINT "Fk"' in _code(directives[1].upgrade_ops)
+    assert "'\"Status\" IS NOT NULL'" in _code(directives[2].upgrade_ops)
 
 
 def test_autocommit_block_runs_through_operations_invoke() -> None:
@@ -380,16 +387,19 @@ def test_autogenerate_writes_safe_chained_revisions(tmp_path: Path, scratch_url:
     # autogenerate's own diff, not the last script of the chain the hook would have made
     assert "('add_column', None, 'orders'" in pending.stdout + pending.stderr
     _alembic(root, "revision", "--autogenerate", "-m", "orders status and user fk")
-    new = sorted(set(versions.glob("*.py")) - {initial_path}, key=lambda p: p.stat().st_mtime)
-    assert len(new) == 2
+    new = set(versions.glob("*.py")) - {initial_path}
+    assert len(new) == 3  # expand, migrate (backfill, VALIDATE), contract (NOT NULL)
     ids = {path: _identifiers(path) for path in new}
-    first_path = next(p for p in new if ids[p][1] == initial)
-    second_path = next(p for p in new if p != first_path)
-    first, second = ids[first_path][0], ids[second_path][0]
-    assert ids[second_path][1] == first  # chained
+    chain, parent = [], initial
+    while len(chain) < len(new):
+        chain.append(next(p for p in new if ids[p][1] == parent))  # each builds on the last
+        parent = ids[chain[-1]][0]
+    first_path, second_path, third_path = chain
+    first, second, third = (ids[path][0] for path in chain)
     # File names are what stock Alembic makes of the message: the header does not leak in.
     assert first_path.name == f"{first}_orders_status_and_user_fk.py"
     assert second_path.name == f"{second}_orders_status_and_user_fk_migrate.py"
+    assert third_path.name == f"{third}_orders_status_and_user_fk_not_null.py"
 
     one, two = first_path.read_text(), second_path.read_text()
     assert (
@@ -408,19 +418,21 @@ def test_autogenerate_writes_safe_chained_revisions(tmp_path: Path, scratch_url:
     )
     assert "sa.Column('status', sa.String(length=20), nullable=True)" in one
     assert "VALIDATE" not in one
+    three = third_path.read_text()
     assert "ALTER TABLE orders VALIDATE CONSTRAINT fk_orders_user_id_users" in two
-    assert "ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_status_not_null" in two
+    assert "ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_status_not_null" in three
     assert "# TODO(alembic-safety): backfill orders.status" in two
     assert "#         bind.execute(sa.text('UPDATE orders SET status = <value> " in two
-    for text, rev, phase in [(one, first, "expand"), (two, second, "migrate")]:
+    steps = [(one, first, "expand"), (two, second, "migrate"), (three, third, "contract")]
+    for text, rev, phase in steps:
         assert text.startswith('"""orders status and user fk')
         assert f"Migration ID: {rev}\n" in text
         assert "Rollback: included\n" in text
         assert f"Phase: {phase}\n" in text
         assert re.search(r"^Risk Level: (LOW|MEDIUM)$", text, re.MULTILINE)
-    # the index build (one), VALIDATE and SET NOT NULL (two) scan orders: the header names it,
-    # sized where autogenerate ran; the new table tags is empty while the revision runs
-    for text in (one, two):
+    # the index build (one), VALIDATE (two, three) scan orders: the header names it, sized
+    # where autogenerate ran; the new table tags is empty while the revision runs
+    for text in (one, two, three):
         assert re.search(
             r"^Estimated Duration: grows with the rows of orders( \(~[\d,]+ rows here\))?; "
             r"measure it with alembic-safety dry-run$",
@@ -434,7 +446,7 @@ def test_autogenerate_writes_safe_chained_revisions(tmp_path: Path, scratch_url:
     assert check.returncode == 0, check.stdout + check.stderr
     report = run_cli("check", "-c", root / "alembic.ini", "--format", "json", cwd=root)
     risks = {entry["revision"]: entry["risk"] for entry in json.loads(report.stdout)["revisions"]}
-    for text, rev in [(one, first), (two, second)]:  # the header says what the linter says
+    for text, rev, _ in steps:  # the header says what the linter says
         assert f"Risk Level: {risks[rev]}\n" in text
 
     # The user fills in the backfill as the TODO shows; the rows make NOT NULL bite if wrong.
@@ -442,7 +454,7 @@ def test_autogenerate_writes_safe_chained_revisions(tmp_path: Path, scratch_url:
     check = run_cli("check", "-c", root / "alembic.ini", "--fail-on", "MEDIUM", cwd=root)
     assert check.returncode == 0, check.stdout + check.stderr  # the suggested loop is safe
     _alembic(root, "upgrade", "head")
-    _alembic(root, "downgrade", "-2")
+    _alembic(root, "downgrade", "-3")
     _alembic(root, "upgrade", "head")
 
     with psycopg.connect(scratch_url) as conn:

@@ -355,7 +355,7 @@ def test_init_enables_the_rewriter_for_stock_alembic(tmp_path: Path, scratch_url
     initial = _rev_id(next((root / "migrations" / "versions").glob("*_initial.py")))
     # The offline configure call has the hook too, and offline mode still works.
     offline = _alembic(root, "downgrade", f"head:{initial}", "--sql")
-    assert "DROP INDEX CONCURRENTLY ix_orders_total" in offline
+    assert "DROP INDEX CONCURRENTLY IF EXISTS ix_orders_total" in offline
 
 
 USER_HOOK = '''

@@ -303,7 +303,7 @@ def test_not_null_backfill_loses_no_write(tmp_path: Path, scratch_url: str) -> N
         tmp_path / "proj", scratch_url, after, {("accounts", "status"): "'s' || CAST(id AS text)"}
     )
     phases = [r.phase for r in project.chain().revisions[1:]]
-    assert phases == ["expand", "migrate"]
+    assert phases == ["expand", "migrate", "contract"]  # backfill, then NOT NULL
     statements: WriteSql = (
         "INSERT INTO accounts (amount, note, status) VALUES (0, 'writer', %s) RETURNING id",
         "UPDATE accounts SET status = %s WHERE id = %s",

@@ -235,7 +235,7 @@ def _add(column: sa.Column[Any]) -> list[ops.MigrationScript]:
 
 
 def test_scalar_python_default_is_backfilled_in_batches_then_enforced() -> None:
-    first, second = _add(sa.Column("status", sa.String(20), nullable=False, default="new"))
+    first, second, third = _add(sa.Column("status", sa.String(20), nullable=False, default="new"))
     assert "sa.Column('status', sa.String(length=20), nullable=True)" in _code(first.upgrade_ops)
     up = _code(second.upgrade_ops)
     assert "TODO" not in up
@@ -251,15 +251,20 @@ def test_scalar_python_default_is_backfilled_in_batches_then_enforced() -> None:
         "min(last + 250, high), high)",
         "left = bind.execute(sa.text('SELECT count(*) FROM orders WHERE status IS NULL'))",
         "raise RuntimeError('backfill of orders.status incomplete: {} rows are still NULL",
+    )
+    assert "Phase: migrate" in str(second.message)
+    contract = _code(third.upgrade_ops)
+    _in_order(
+        contract,
+        # NULLs written since the backfill (old code still running) stop it before any change
+        "SELECT count(*) FROM orders WHERE status IS NULL",
         "op.create_check_constraint('ck_orders_status_not_null'",
         "ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_status_not_null",
         "op.alter_column('orders', 'status',",
         "op.drop_constraint('ck_orders_status_not_null', 'orders', type_='check')",
     )
-    # The backfill's own final count is the validation block: no second scan.
-    assert up.count("SELECT count(*) FROM orders WHERE status IS NULL") == 1
-    assert "nullable=True" in _code(second.downgrade_ops)
-    assert "Phase: migrate" in str(second.message)
+    assert "nullable=True" in _code(third.downgrade_ops)
+    assert "Phase: contract" in str(third.message)
 
 
 def test_backfill_adds_its_imports_to_the_revision() -> None:
@@ -271,7 +276,7 @@ def test_backfill_adds_its_imports_to_the_revision() -> None:
 
 
 def test_colons_in_a_default_stay_literal_in_the_backfill() -> None:
-    _, second = _add(sa.Column("slot", sa.String(20), nullable=False, default="at :noon"))
+    _, second, _ = _add(sa.Column("slot", sa.String(20), nullable=False, default="at :noon"))
     up = _code(second.upgrade_ops)
     assert "SET slot = 'at \\\\:noon' WHERE" in up  # sa.text() reads \: as a colon
     (block,) = [o for o in second.upgrade_ops.ops if isinstance(o, AutocommitBlockOp)]
@@ -291,10 +296,11 @@ def test_colons_in_a_default_stay_literal_in_the_backfill() -> None:
     ids=["callable", "sql expression", "none"],
 )
 def test_unknown_value_keeps_the_todo_and_a_validation_block(column: sa.Column[Any]) -> None:
-    _, second = _add(column)
-    up = _code(second.upgrade_ops)
-    assert "# TODO(alembic-safety): backfill orders.status; autogenerate cannot know" in up
+    _, second, third = _add(column)
+    migrate = _code(second.upgrade_ops)
+    assert "# TODO(alembic-safety): backfill orders.status; autogenerate cannot know" in migrate
     assert "BackfillOp" not in repr(second.upgrade_ops.ops)
+    up = _code(third.upgrade_ops)
     _in_order(
         up,
         "nulls = op.get_bind().execute(sa.text('SELECT count(*) FROM orders "
@@ -318,7 +324,7 @@ def test_volatile_server_default_is_set_after_the_add_and_backfilled() -> None:
     column = sa.Column(
         "token", sa.Uuid, nullable=False, server_default=sa.text("gen_random_uuid()")
     )
-    first, second = _add(column)
+    first, second, third = _add(column)
     up = _code(first.upgrade_ops)
     _in_order(
         up,
@@ -328,10 +334,12 @@ def test_volatile_server_default_is_set_after_the_add_and_backfilled() -> None:
     )
     assert column.server_default is not None  # the model is not touched
     migrate = _code(second.upgrade_ops)
-    _in_order(
-        migrate,
+    assert (
         "UPDATE orders SET token = gen_random_uuid() WHERE id > :last AND id <= :upto "
-        "AND token IS NULL",
+        "AND token IS NULL"
+    ) in migrate
+    _in_order(
+        _code(third.upgrade_ops),
         "ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_token_not_null",
         "op.drop_constraint('ck_orders_token_not_null', 'orders', type_='check')",
     )
@@ -376,7 +384,7 @@ def test_no_single_integer_key_keeps_a_todo_with_the_known_value() -> None:
     )
     up = _code(directives[1].upgrade_ops)
     assert "the value is 'new', but the table has no single integer primary key" in up
-    assert "SELECT count(*) FROM pairs WHERE status IS NULL" in up
+    assert "SELECT count(*) FROM pairs WHERE status IS NULL" in _code(directives[2].upgrade_ops)
 
 
 # -- real server: the generated ops on rows ----------------------------------------------------
@@ -535,12 +543,13 @@ def test_validation_block_stops_the_revision_before_it_changes_anything(
         conn.execute(sa.text("INSERT INTO orders (code) SELECT 'c' FROM generate_series(1, 5)"))
         conn.commit()
         context = _live_context(conn, metadata)
-        first, second = _rewrite([ops.AddColumnOp("orders", column)], context=context)
+        first, second, third = _rewrite([ops.AddColumnOp("orders", column)], context=context)
         _upgrade(conn, first)
+        _upgrade(conn, second)  # the migrate step: its TODO is the user's backfill
         conn.execute(sa.text("UPDATE orders SET status = 'done' WHERE id <= 2"))
         conn.commit()
         with pytest.raises(RuntimeError) as raised:
-            _upgrade(conn, second)
+            _upgrade(conn, third)
         conn.rollback()
         assert str(raised.value) == (
             "orders.status still has 3 NULL rows: backfill orders.status before running this "
@@ -553,7 +562,7 @@ def test_validation_block_stops_the_revision_before_it_changes_anything(
         assert _scalar(conn, checks) == 0  # nothing to clean up before the rerun
         conn.execute(sa.text("UPDATE orders SET status = 'old' WHERE status IS NULL"))
         conn.commit()
-        _upgrade(conn, second)
+        _upgrade(conn, third)
         not_null = (
             "SELECT attnotnull FROM pg_attribute "
             "WHERE attrelid = 'orders'::regclass AND attname = 'status'"
@@ -588,7 +597,7 @@ def test_backfill_logs_progress_and_resumes_without_rewriting_done_rows(
         )
         conn.commit()
         context = _live_context(conn, metadata)
-        first, second = _rewrite(
+        first, second, third = _rewrite(
             [ops.AddColumnOp("orders", column)],
             context=context,
             settings=RewriteSettings(backfill_batch_size=100),
@@ -613,6 +622,8 @@ def test_backfill_logs_progress_and_resumes_without_rewriting_done_rows(
         assert set(conn.execute(sa.text("SELECT DISTINCT status FROM orders")).scalars()) == {"new"}
         progress = [r.getMessage() for r in caplog.records if r.name == "alembic.runtime.migration"]
         assert "backfill orders.status: 500 rows written, id 1000 of 1000" in progress
+        _upgrade(conn, third)  # every row filled: the contract step enforces NOT NULL
+        assert _scalar(conn, "SELECT count(*) FROM writes") == 1000  # and writes no row
 
 
 def test_backfill_logs_every_batch_when_asked(
@@ -790,9 +801,10 @@ def test_autogenerated_backfills_log_progress_through_alembic(
 
     (root / "models.py").write_text(MODELS_V3)
     _alembic(root, "revision", "--autogenerate", "-m", "status and token")
-    expand_path, migrate_path = _chain(versions, before)
+    expand_path, migrate_path, contract_path = _chain(versions, before)
     expand, migrate = expand_path.read_text(), migrate_path.read_text()
     assert "Phase: migrate" in migrate
+    assert "Phase: contract" in contract_path.read_text()  # SET NOT NULL, once filled
     assert "TODO" not in migrate
     assert "import logging\nimport time\n" in migrate
     assert "server_default=sa.text('gen_random_uuid()')" in expand
@@ -816,7 +828,7 @@ def test_autogenerated_backfills_log_progress_through_alembic(
     assert filled == (12000, 12000)
     assert not_null == [("status", True), ("token", True)]
     _alembic(root, "check")
-    _alembic(root, "downgrade", "-2")
+    _alembic(root, "downgrade", "-3")
     _alembic(root, "upgrade", "head")
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         conn.execute("INSERT INTO items (id, status) VALUES (20000, 'x')")

@@ -220,11 +220,11 @@ EXPECTED_PHASES: dict[str, list[str]] = {
     "index-drop": ["expand"],
     "foreign-key": ["expand", "migrate"],
     "check": ["expand", "migrate"],
-    "not-null-column": ["expand", "migrate"],
+    "not-null-column": ["expand", "migrate", "contract"],  # backfill, then NOT NULL
     "type-change-int-to-bigint": ["expand", "migrate", "contract"],
     "drop-column": ["contract"],
     "drop-table": ["contract"],
-    "combined": ["expand", "migrate", "migrate", "contract", "contract"],
+    "combined": ["expand", "migrate", "migrate", "contract", "contract", "contract"],
 }
 
 

@@ -1058,6 +1058,7 @@ def test_columns_in_help_use_the_users_types() -> None:
         ("SELECT 1 FROM pg_index, orders", False),
         ("UPDATE pg_index SET indisvalid = true", False),
         ("not sql at all", False),
+        ("SELECT nextval('invoice_numbers')", False),  # no relation: a function may write
     ],
 )
 def test_reading_only_the_system_catalog_is_not_data_access(sql: str, catalog_only: bool) -> None:

@@ -546,7 +546,7 @@ def reads_only_catalog(sql: str) -> bool:
     for item in raw:
         if item.stmt is not None:
             visitor(item.stmt)
-    return all(
+    return bool(visitor.found) and all(  # no relation at all (SELECT f()) may still do anything
         schema in _CATALOG_SCHEMAS or (schema is None and name.startswith("pg_"))
         for schema, name in visitor.found
     )

@@ -56,6 +56,7 @@ from alembic_safety.rewrite.header import Phase, RevisionMessage, add_header
 from alembic_safety.rewrite.install import inside_alembic_check
 from alembic_safety.rewrite.phases import (
     add_timeouts,
+    close_comment_only_bodies,
     escalations_for_drops,
     readd_dropped_columns_nullable,
     split_drops,
@@ -124,6 +125,7 @@ def process_revision_directives(
             if escalations is None:
                 escalations = escalations_for_drops(generated)
             add_header(generated, phase, escalations, rows)
+            close_comment_only_bodies(generated)
             if generated is not script:
                 generated.head = previous.rev_id
                 _chain_after(directives, previous, generated)
@@ -162,23 +164,32 @@ def _rewrite(
     deferred = rewrite_ops(context, revision, script, settings)
     dialect = context.dialect
     follow_ups: list[_FollowUp] = []
+    migrates: list[_FollowUp] = []
+    contracts: list[_FollowUp] = []
     if deferred:
-        upgrade, downgrade, backfill = safe_follow_up(dialect, deferred)
+        steps = safe_follow_up(dialect, deferred)
         if settings.phases:
-            # Proving rows (VALIDATE) removes nothing old code uses: a migrate step either way.
-            suffix = None if backfill else "validate"
-            follow_up = _script_after(script, "migrate", upgrade, downgrade, suffix)
-            follow_ups.append((follow_up, "migrate", None))
-        else:  # one file: the follow-up's steps at the end, in their own autocommit block
-            script.upgrade_ops_list[0].ops += upgrade
-            script.downgrade_ops_list[0].ops[:0] = downgrade
+            if steps.migrate_up:
+                # Proving rows (VALIDATE) removes nothing old code uses: a migrate step too.
+                suffix = None if steps.fills else "validate"
+                up, down = steps.migrate_up, steps.migrate_down
+                migrates.append(
+                    (_script_after(script, "migrate", up, down, suffix), "migrate", None)
+                )
+            if steps.contract_up:
+                up, down = steps.contract_up, steps.contract_down
+                contract = _script_after(script, "contract", up, down, "not_null")
+                contracts.append((contract, "contract", None))
+        else:  # one file: the follow-up's steps at the end, in their own autocommit blocks
+            script.upgrade_ops_list[0].ops += [*steps.migrate_up, *steps.contract_up]
+            script.downgrade_ops_list[0].ops[:0] = [*steps.contract_down, *steps.migrate_down]
     if deferred.type_changes:
         migrate = [
             op_
             for change in deferred.type_changes
             for op_ in migrate_type_change(dialect, change, settings.backfill_batch_size)
         ]
-        follow_ups.append((_script_after(script, "migrate", migrate, []), "migrate", None))
+        migrates.append((_script_after(script, "migrate", migrate, []), "migrate", None))
         contract_up: list[ops.MigrateOperation] = []
         contract_down: list[ops.MigrateOperation] = []
         for change in deferred.type_changes:
@@ -191,7 +202,9 @@ def _rewrite(
             for c in deferred.type_changes
         ]
         contract = _script_after(script, "contract", contract_up, contract_down)
-        follow_ups.append((contract, "contract", notes))
+        contracts.append((contract, "contract", notes))
+    # every migrate step (they run while the application does) before any contract step
+    follow_ups += migrates + contracts
     if deferred.shadow_tables:  # rewrite_strategy = "shadow-table"
         for step in follow_up_steps(
             dialect, script, deferred.shadow_tables, settings.backfill_batch_size

@@ -30,6 +30,7 @@ __all__ = [
     "BackfillOp",
     "DropInvalidIndexOp",
     "NoteOp",
+    "PassOp",
     "ReversibleExecuteSQLOp",
     "leaves",
 ]
@@ -121,8 +122,10 @@ class NoteOp(ops.MigrateOperation):
     Runs nothing; an empty note renders nothing (so a downgrade of nothing renders ``pass``).
     """
 
-    def __init__(self, text: str = "") -> None:
+    def __init__(self, text: str = "", scans: str | None = None) -> None:
         self.text = text
+        #: The table whose rows the code this note asks for will read (a TODO backfill).
+        self.scans = scans
 
     def reverse(self) -> NoteOp:
         return NoteOp()
@@ -139,6 +142,26 @@ def _render_note(autogen_context: AutogenContext, operation: NoteOp) -> list[str
 @Operations.implementation_for(NoteOp)
 def _run_note(operations: Operations, operation: NoteOp) -> None:
     """A comment does nothing."""
+
+
+class PassOp(ops.MigrateOperation):
+    """``pass``: a function whose body is only comments (a TODO) is not valid Python."""
+
+    def reverse(self) -> PassOp:
+        return PassOp()
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("pass",)
+
+
+@renderers.dispatch_for(PassOp)
+def _render_pass(autogen_context: AutogenContext, operation: PassOp) -> str:
+    return "pass"
+
+
+@Operations.implementation_for(PassOp)
+def _run_pass(operations: Operations, operation: PassOp) -> None:
+    """Nothing to do."""
 
 
 class BackfillOp(ops.MigrateOperation):

@@ -90,7 +90,8 @@ def size_bound_tables(script: ops.MigrationScript) -> list[str]:
 
     Tables the upgrade creates are empty while it runs: they never count.
     """
-    found = [o for o in leaves(script.upgrade_ops_list) if not isinstance(o, NoteOp)]
+    # a note only counts when it asks for a backfill (its ``scans``)
+    found = [o for o in leaves(script.upgrade_ops_list) if not isinstance(o, NoteOp) or o.scans]
     created = {str(o.table_name) for o in found if isinstance(o, ops.CreateTableOp)}
     tables = (table for operation in found for table in _size_bound(operation))
     return [t for t in dict.fromkeys(tables) if t not in created]

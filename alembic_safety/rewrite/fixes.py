@@ -217,7 +217,8 @@ def _writer(state: _State) -> Rewriter:
             op.index_name,
             table_name=op.table_name,
             schema=op.schema,
-            if_exists=op.if_exists,
+            # a rerun after a failure later in the block finds it gone: nothing to do then
+            if_exists=True,
             _reverse=op._reverse,
             **{**op.kw, "postgresql_concurrently": True},
         )

@@ -24,7 +24,7 @@ from typing import Literal
 
 from alembic.operations import ops
 
-from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, BackfillOp, NoteOp
+from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, BackfillOp, NoteOp, PassOp
 from alembic_safety.rewrite.duration import describe_duration, size_bound_tables
 from alembic_safety.risk import Finding, Risk, assess_operations
 
@@ -122,7 +122,7 @@ def _flatten(
         if isinstance(operation, ops.OpContainer):
             inner = autocommit or isinstance(operation, AutocommitBlockOp)
             yield from _flatten(operation, inner)
-        elif not isinstance(operation, NoteOp):
+        elif not isinstance(operation, (NoteOp, PassOp)):
             yield operation, autocommit
 
 

@@ -1,13 +1,15 @@
-"""The follow-up script of added columns and NOT VALID constraints: fill, validate, enforce.
+"""The follow-up scripts of added columns and NOT VALID constraints: fill, validate, enforce.
 
-The first script adds NOT NULL columns nullable and constraints ``NOT VALID`` (see
-:mod:`alembic_safety.rewrite.fixes`); this one, deployed after the code that writes the new
-column, backfills existing rows when the models give the value (else a TODO says where the
-user's backfill goes), stops with a clear message while NULLs remain, validates and enforces.
+The first script (expand) adds NOT NULL columns nullable and constraints ``NOT VALID`` (see
+:mod:`alembic_safety.rewrite.fixes`). The migrate script, deployed after the code that writes
+the new column, backfills existing rows when the models give the value (else a TODO says where
+the user's backfill goes) and validates the constraints; the contract script stops with a clear
+message while NULLs remain, then enforces NOT NULL through a validated CHECK.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops
@@ -25,7 +27,7 @@ from alembic_safety.rewrite.custom_ops import AssertNoNullsOp, AutocommitBlockOp
 if TYPE_CHECKING:  # fixes imports this module: the types only, for annotations
     from alembic_safety.rewrite.fixes import Deferred, NotNullColumn
 
-__all__ = ["BACKFILL_BATCH", "integer_key", "safe_follow_up"]
+__all__ = ["BACKFILL_BATCH", "FollowUp", "integer_key", "safe_follow_up"]
 
 #: Why a nullable column's NULLs must go: the volatile default moved out of its ADD COLUMN.
 _DEFAULT_GIVES_A_VALUE = "its default gives every row a value; the ADD COLUMN no longer does"
@@ -62,7 +64,7 @@ def _backfill_note(dialect: Dialect, item: NotNullColumn) -> NoteOp:
         f"TODO(alembic-safety): backfill {table}.{column}; {why}.",
         "The previous revision added it nullable: first deploy code that always writes it, then",
         "fill the old rows in keyset batches, each committed on its own. Until every row has a",
-        "value, the check below fails.",
+        "value, the next revision (the contract step, which makes it NOT NULL) refuses to run.",
     ]
     key = item.key
     if key is None:
@@ -70,7 +72,7 @@ def _backfill_note(dialect: Dialect, item: NotNullColumn) -> NoteOp:
             f"    UPDATE {table} SET {column} = <value>",
             f"    WHERE <key> > :last AND <key> <= :upto AND {column} IS NULL",
         ]
-        return NoteOp("\n".join(lines))
+        return NoteOp("\n".join(lines), scans=table)
     pk = quote(key)
     select = (
         f"SELECT max({pk}) FROM (SELECT {pk} FROM {table} WHERE {pk} > :last "
@@ -92,80 +94,95 @@ def _backfill_note(dialect: Dialect, item: NotNullColumn) -> NoteOp:
         f"        bind.execute(sa.text({update!r}), {{'last': last, 'upto': row[0]}})",
         "        last = row[0]",
     ]
-    return NoteOp("\n".join(lines))
+    return NoteOp("\n".join(lines), scans=table)
 
 
-def safe_follow_up(
-    dialect: Dialect, deferred: Deferred
-) -> tuple[list[ops.MigrateOperation], list[ops.MigrateOperation], bool]:
-    """Upgrade ops, downgrade ops and whether it needs a backfill, for the follow-up script.
+@dataclass
+class FollowUp:
+    """The two follow-up steps: migrate (fill, validate) and contract (enforce NOT NULL).
 
-    Everything runs in one autocommit block: each statement commits on its own, so the brief
+    Either may be empty. The migrate step fills added columns (or holds the TODO where the
+    user's backfill goes) and validates the constraints added ``NOT VALID``; the contract step
+    makes the added columns NOT NULL, once the application always writes them.
+    """
+
+    migrate_up: list[ops.MigrateOperation] = field(default_factory=list)
+    migrate_down: list[ops.MigrateOperation] = field(default_factory=list)
+    contract_up: list[ops.MigrateOperation] = field(default_factory=list)
+    contract_down: list[ops.MigrateOperation] = field(default_factory=list)
+    #: The migrate step fills rows (a backfill or its TODO), not only validates.
+    fills: bool = False
+
+
+def safe_follow_up(dialect: Dialect, deferred: Deferred) -> FollowUp:
+    """The migrate and contract steps for what the first script deferred.
+
+    Each step runs in one autocommit block: every statement commits on its own, so the brief
     ACCESS EXCLUSIVE of ``ADD CONSTRAINT ... NOT VALID`` is released before ``VALIDATE`` scans
     (SHARE UPDATE EXCLUSIVE: reads and writes go on), and ``SET NOT NULL`` skips its scan
     (PostgreSQL 12+) thanks to the validated ``CHECK (col IS NOT NULL)``, dropped afterwards.
-    Added columns whose value the models give are backfilled first (keyset batches, one commit
-    each, ending with a check that raises); the others get a TODO and a validation block that
-    stops the revision, before it changes anything, while NULLs remain.
+    Added columns whose value the models give are backfilled (keyset batches, one commit each,
+    ending with a check that raises); the others get a TODO in the migrate step, and the
+    contract step starts with a validation block that stops it, before it changes anything,
+    while NULLs remain.
     """
     quote = dialect.identifier_preparer.quote
     notes: list[ops.MigrateOperation] = []
-    backfills: list[ops.MigrateOperation] = []
-    guards: list[ops.MigrateOperation] = []
-    checks: list[ops.MigrateOperation] = []
+    fill: list[ops.MigrateOperation] = []
     validations: list[ops.MigrateOperation] = [
         validate_constraint(dialect, schema, table, name)
         for schema, table, name in deferred.validations
     ]
+    guards: list[ops.MigrateOperation] = []
+    checks: list[ops.MigrateOperation] = []
+    proofs: list[ops.MigrateOperation] = []
     enforce: list[ops.MigrateOperation] = []
     cleanup: list[ops.MigrateOperation] = []
     for item in deferred.not_null:
         column = str(item.column.name)
-        key = item.key
+        table = table_sql(dialect, item.schema, item.table)
         backfilled = False
-        if item.fill_sql is not None and key is not None:
+        if item.fill_sql is not None and item.key is not None:
             backfilled = True
-            backfills.append(
+            size = deferred.backfill_batch_size
+            fill.append(
                 BackfillOp(
-                    table_sql(dialect, item.schema, item.table),
-                    quote(key),
-                    quote(column),
-                    item.fill_sql,
-                    deferred.backfill_batch_size,
-                    only_nulls=True,
+                    table, quote(item.key), quote(column), item.fill_sql, size, only_nulls=True
                 )
             )
         else:
             notes.append(_backfill_note(dialect, item))
         if item.column.nullable:  # only its volatile default was moved out of the ADD
             if not backfilled:  # the TODO's backfill is the user's: check it was done
-                table = table_sql(dialect, item.schema, item.table)
-                guards.append(AssertNoNullsOp(table, quote(column), why=_DEFAULT_GIVES_A_VALUE))
+                fill.append(AssertNoNullsOp(table, quote(column), why=_DEFAULT_GIVES_A_VALUE))
             continue
         steps = not_null_steps(dialect, item.schema, item.table, column, item.column.type)
-        if not backfilled:  # a backfill ends with the same count and a clear message
-            guards.append(steps.guard)
+        # A separate revision, run later: NULLs written since the backfill stop it here too.
+        guards.append(steps.guard)
         checks.append(steps.check)
-        validations.append(steps.validate)
+        proofs.append(steps.validate)
         enforce.append(steps.enforce)
         cleanup.append(steps.cleanup)
-    block = [*backfills, *guards, *checks, *validations, *enforce, *cleanup]
-    upgrade = [*notes, AutocommitBlockOp(block)]
-    downgrade: list[ops.MigrateOperation] = [
-        ops.AlterColumnOp(
-            item.table,
-            str(item.column.name),
-            schema=item.schema,
-            existing_type=item.column.type,
-            existing_nullable=False,
-            modify_nullable=True,
-        )
-        for item in reversed(deferred.not_null)
-        if not item.column.nullable
-    ]
-    # the constraints this script validated go back to NOT VALID, as the expand step left them
-    downgrade += [
-        unvalidate_constraint(dialect, schema, table, name)
-        for schema, table, name in reversed(deferred.validations)
-    ]
-    return upgrade, downgrade, bool(deferred.not_null)
+    result = FollowUp(fills=bool(deferred.not_null))
+    if notes or fill or validations:
+        result.migrate_up = [*notes, AutocommitBlockOp([*fill, *validations])]
+        # the constraints it validated go back to NOT VALID, as the expand step left them
+        result.migrate_down = [
+            unvalidate_constraint(dialect, schema, table, name)
+            for schema, table, name in reversed(deferred.validations)
+        ]
+    if checks:
+        result.contract_up = [AutocommitBlockOp([*guards, *checks, *proofs, *enforce, *cleanup])]
+        result.contract_down = [
+            ops.AlterColumnOp(
+                item.table,
+                str(item.column.name),
+                schema=item.schema,
+                existing_type=item.column.type,
+                existing_nullable=False,
+                modify_nullable=True,
+            )
+            for item in reversed(deferred.not_null)
+            if not item.column.nullable
+        ]
+    return result
