@@ -425,3 +425,69 @@ def test_sqlite_guard_refuses_the_project_file(
         dry_run(Config(str(project.ini)))
     assert app_db.read_bytes() == content
     app_db.unlink()
+
+
+MULTIDB_MODELS = """
+import sqlalchemy as sa
+
+metadata1 = sa.MetaData()
+metadata2 = sa.MetaData()
+for metadata, name in ((metadata1, "users"), (metadata2, "events")):
+    sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("label", sa.String(20), nullable=False, index=True),
+        sa.Column("note", sa.Text),
+    )
+    sa.Table(
+        "accounts",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("owner", sa.Text),
+    )
+"""
+
+
+def test_multidb_autogenerate_gets_one_file_with_a_header_for_every_engine(
+    tmp_path: Path, two_productions: list[str]
+) -> None:
+    """The rewriter on Alembic's multidb template: autogenerate calls the hook once per engine
+    on the same script, so no follow-up scripts (the next engine's ops would land in them), one
+    header covering every engine, and each engine's section starting with one lock_timeout."""
+    ini = multidb_project(tmp_path, two_productions)
+    env_py = tmp_path / "migrations" / "env.py"
+    source = env_py.read_text(encoding="utf-8")
+    source = source.replace(
+        "target_metadata = {}",
+        "import alembic_safety.rewrite\nimport models\n"
+        "target_metadata = {'engine1': models.metadata1, 'engine2': models.metadata2}",
+    )
+    source, count = re.subn(
+        r"(target_metadata=target_metadata\.get\(name\),\n)(\s*\)\n\s*context\.run_migrations)",
+        r"\1                process_revision_directives="
+        r"alembic_safety.rewrite.process_revision_directives,\n\2",
+        source,
+    )
+    assert count == 1, source
+    env_py.write_text(source, encoding="utf-8")
+    (tmp_path / "models.py").write_text(MULTIDB_MODELS, encoding="utf-8")
+    assert "prepend_sys_path = ." in ini.read_text(encoding="utf-8")  # models.py is found
+    for args in (["upgrade", "heads"], ["revision", "--autogenerate", "-m", "notes"]):
+        result = subprocess.run(
+            [str(ALEMBIC), *args], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    versions = tmp_path / "migrations" / "versions"
+    (generated,) = [p for p in versions.glob("*.py") if not p.name.startswith("m")]
+    written = generated.read_text(encoding="utf-8")
+    assert written.count("alembic-safety:\nMigration ID:") == 1
+    assert "Phase: expand" in written
+    for engine, table in (("engine1", "users"), ("engine2", "events")):
+        body = written.split(f"def upgrade_{engine}()", 1)[1].split("\ndef ", 1)[0]
+        assert body.count("SET lock_timeout") == 1, body
+        assert f"op.add_column('{table}', sa.Column('note'" in body
+    result = subprocess.run(
+        [str(ALEMBIC), "upgrade", "heads"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -105,11 +105,16 @@ def process_revision_directives(
     if settings is None:
         settings = RewriteSettings.from_config(context.config)
     postgresql = context.dialect is not None and context.dialect.name == "postgresql"
+    # Alembic's multidb template runs autogenerate once per engine, each time calling this
+    # hook on the same script with one more engine's operations (its own upgrade_token): no
+    # follow-up scripts there (the next engine's operations would land in the last one), and
+    # the header is made again on each call, so that it covers every engine.
+    multidb = context.opts.get("upgrade_token", "upgrades") != "upgrades"
     for script in list(directives):
-        if isinstance(script.message, RevisionMessage):
+        if isinstance(script.message, RevisionMessage) and not multidb:
             continue  # processed already (the rewriter is enabled more than once)
         follow_ups: list[_FollowUp] = []
-        if postgresql and len(script.upgrade_ops_list) == 1:
+        if postgresql and not multidb and len(script.upgrade_ops_list) == 1:
             follow_ups = _rewrite(context, revision, script, settings)
         elif postgresql:
             _log.warning("alembic-safety: multiple-database revision left as generated")
@@ -120,7 +125,6 @@ def process_revision_directives(
         for generated, phase, escalations in chain:
             if postgresql:
                 add_timeouts(generated, settings)
-            if postgresql:
                 readd_dropped_columns_nullable(generated)
             if escalations is None:
                 escalations = escalations_for_drops(generated)

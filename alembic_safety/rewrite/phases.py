@@ -210,9 +210,18 @@ def close_comment_only_bodies(script: ops.MigrationScript) -> None:
     a body of comments alone would not be valid Python.
     """
     for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
-        notes = any(isinstance(o, NoteOp) and o.text for o in leaves(container.ops))
-        if notes and not has_operations(container):
+        found = list(leaves(container.ops))
+        notes = any(isinstance(o, NoteOp) and o.text for o in found)
+        if (
+            notes
+            and not has_operations(container)
+            and not any(isinstance(o, PassOp) for o in found)
+        ):
             container.ops.append(PassOp())
+
+
+def _sql_texts(operations: list[ops.MigrateOperation]) -> list[str]:
+    return [str(o.sqltext) for o in operations if isinstance(o, ops.ExecuteSQLOp)]
 
 
 def add_timeouts(script: ops.MigrationScript, settings: RewriteSettings) -> None:
@@ -220,5 +229,8 @@ def add_timeouts(script: ops.MigrationScript, settings: RewriteSettings) -> None
     for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
         # a TODO backfill is code the user will write here: it gets the timeout too
         todo = any(isinstance(o, NoteOp) and o.scans for o in leaves(container.ops))
+        timeouts = _timeouts(settings)
+        if _sql_texts(container.ops[: len(timeouts)]) == _sql_texts(timeouts):
+            continue  # set by an earlier call on the same script (multidb: once per engine)
         if has_operations(container) or todo:
-            container.ops[:0] = _timeouts(settings)
+            container.ops[:0] = timeouts
