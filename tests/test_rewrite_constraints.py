@@ -1000,3 +1000,56 @@ def test_a_hooks_concurrent_index_is_moved_out_of_the_transaction(engine: sa.Eng
         _upgrade(conn, script)
         valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_orders_code'::regclass"
         assert _scalar(conn, valid) is True
+
+
+def test_percent_signs_in_names_reach_the_server_once(engine: sa.Engine) -> None:
+    """psycopg's quote() doubles "%" and sa.text() doubles it again: the rewriter's own SQL
+    must quote without the first doubling, or "pct%orders" arrives as "pct%%orders"."""
+    metadata = sa.MetaData()
+    sa.Table(
+        "pct%orders",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("qty%", sa.BigInteger, nullable=False),
+        sa.Column("state%", sa.String(10), nullable=False, default="new"),
+    )
+    with engine.connect() as conn:
+        conn.execute(
+            sa.text('CREATE TABLE "pct%orders" (id serial PRIMARY KEY, "qty%" int NOT NULL)')
+        )
+        conn.execute(
+            sa.text('INSERT INTO "pct%orders" ("qty%") SELECT g FROM generate_series(1, 30) g')
+        )
+        conn.commit()
+        table_ops = [
+            ops.AlterColumnOp(
+                "pct%orders",
+                "qty%",
+                existing_type=sa.Integer(),
+                existing_nullable=False,
+                modify_type=sa.BigInteger(),
+            ),
+            ops.AddColumnOp("pct%orders", metadata.tables["pct%orders"].c["state%"]._copy()),
+        ]
+        scripts = _rewrite(
+            [ops.ModifyTableOps("pct%orders", table_ops)],
+            context=_live_context(conn, metadata),
+            settings=RewriteSettings(backfill_batch_size=7),
+        )
+        assert len(scripts) >= 4  # expand, migrates, contracts
+        for script in scripts:
+            _upgrade(conn, script)
+        rows = conn.execute(
+            sa.text('SELECT count(*), sum("qty%"), min("state%"), max("state%") FROM "pct%orders"')
+        ).one()
+        assert tuple(rows) == (30, 465, "new", "new")
+        types = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = '\"pct%orders\"'::regclass AND attnum > 0 "
+                    "AND NOT attisdropped AND attnotnull"
+                )
+            ).all()
+        )
+        assert types == {"id": "integer", "qty%": "bigint", "state%": "character varying(10)"}

@@ -32,6 +32,7 @@ from alembic_safety.rewrite.custom_ops import (
     AutocommitBlockOp,
     DropInvalidIndexOp,
     ReversibleExecuteSQLOp,
+    quoter,
 )
 
 __all__ = [
@@ -56,7 +57,7 @@ _CONSTRAINT_OPTIONS = ("deferrable", "initially")
 
 def table_sql(dialect: Dialect, schema: str | None, table: str) -> str:
     """``schema.table``, each part quoted when it needs to be."""
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
 
 
@@ -64,7 +65,7 @@ def validate_constraint(
     dialect: Dialect, schema: str | None, table: str, name: str
 ) -> ReversibleExecuteSQLOp:
     """``VALIDATE CONSTRAINT``: it proves existing rows, so a downgrade has nothing to undo."""
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     sql = f"ALTER TABLE {table_sql(dialect, schema, table)} VALIDATE CONSTRAINT {quote(name)}"
     return ReversibleExecuteSQLOp(sql, reverse_sqltext=None)
 
@@ -79,7 +80,7 @@ def row_trigger(
     """
     target = table_sql(dialect, schema, table)
     function = table_sql(dialect, schema, name)
-    trigger = dialect.identifier_preparer.quote(name)
+    trigger = quoter(dialect)(name)
     create_function = (
         f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} END $$"
     )
@@ -161,7 +162,7 @@ def not_null_steps(
     dialect: Dialect, schema: str | None, table: str, column: str, type_: Any
 ) -> NotNullSteps:
     """Guard, ``CHECK (col IS NOT NULL) NOT VALID``, ``VALIDATE``, ``SET NOT NULL``, drop check."""
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     name = not_null_check_name(table, column)
     check = ops.CreateCheckConstraintOp(
         name, table, f"{quote(column)} IS NOT NULL", schema=schema, postgresql_not_valid=True
@@ -207,7 +208,7 @@ def constraint_using_index(
     ):
         return None
     dialect = context.dialect
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     name = str(op.constraint_name)
     primary = isinstance(op, ops.CreatePrimaryKeyOp)
     columns = [str(column) for column in op.columns]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from alembic.autogenerate import renderers
@@ -33,7 +33,21 @@ __all__ = [
     "PassOp",
     "ReversibleExecuteSQLOp",
     "leaves",
+    "quoter",
 ]
+
+
+def quoter(dialect: Dialect) -> Callable[[str], str]:
+    """The dialect's identifier quoting, for SQL text the rewriter writes itself.
+
+    With a ``%``-style paramstyle (psycopg, psycopg2), ``quote()`` doubles every ``%`` for a
+    statement compiled with parameters; our text goes through ``op.execute`` / ``sa.text``,
+    which escape ``%`` again, so a table named ``a%b`` would reach the server as ``a%%b``.
+    """
+    quote: Callable[[str], str] = dialect.identifier_preparer.quote
+    if not getattr(dialect.identifier_preparer, "_double_percents", False):
+        return quote
+    return lambda name: quote(name).replace("%%", "%")
 
 
 def leaves(operations: Iterable[ops.MigrateOperation]) -> Iterator[ops.MigrateOperation]:
@@ -313,7 +327,7 @@ _POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 def _regclass(schema: str | None, name: str) -> str:
     """The quoted, qualified name ``to_regclass()`` parses."""
-    quote = _POSTGRESQL.identifier_preparer.quote
+    quote = quoter(_POSTGRESQL)
     return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
 
 

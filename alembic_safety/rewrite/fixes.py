@@ -34,6 +34,7 @@ from alembic_safety.rewrite.custom_ops import (
     BackfillOp,
     NoteOp,
     leaves,
+    quoter,
 )
 from alembic_safety.rewrite.fill_values import scalar_default_sql, volatile_default_sql
 from alembic_safety.rewrite.not_null import integer_key, safe_follow_up
@@ -464,7 +465,7 @@ def type_sql(dialect: Dialect, type_: Any) -> str:
 
 def _sync_ops(dialect: Dialect, change: TypeChange) -> list[ops.MigrateOperation]:
     """The trigger function and the trigger keeping ``<col>_new`` equal to ``<col>``."""
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     cast = f"CAST(NEW.{quote(change.column)} AS {type_sql(dialect, change.new_type)})"
     body = f"NEW.{quote(change.shadow)} := {cast}; RETURN NEW;"
     return [*row_trigger(dialect, change.schema, change.table, change.function, body)]
@@ -483,7 +484,7 @@ def migrate_type_change(
     dialect: Dialect, change: TypeChange, batch_size: int
 ) -> list[ops.MigrateOperation]:
     """The keyset-batched backfill of the shadow column and its check, outside a transaction."""
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     cast = f"CAST({quote(change.column)} AS {type_sql(dialect, change.new_type)})"
     backfill = BackfillOp(
         _table_sql(dialect, change.schema, change.table),
@@ -504,7 +505,7 @@ def contract_type_change(
     models still have. The downgrade brings the old column back, filled from the new one in
     batches.
     """
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     sync = _sync_ops(dialect, change)
     table, schema = change.table, change.schema
 

@@ -22,7 +22,13 @@ from alembic_safety.rewrite.constraints import (
     unvalidate_constraint,
     validate_constraint,
 )
-from alembic_safety.rewrite.custom_ops import AssertNoNullsOp, AutocommitBlockOp, BackfillOp, NoteOp
+from alembic_safety.rewrite.custom_ops import (
+    AssertNoNullsOp,
+    AutocommitBlockOp,
+    BackfillOp,
+    NoteOp,
+    quoter,
+)
 
 if TYPE_CHECKING:  # fixes imports this module: the types only, for annotations
     from alembic_safety.rewrite.fixes import Deferred, NotNullColumn
@@ -51,7 +57,7 @@ def _backfill_note(dialect: Dialect, item: NotNullColumn) -> NoteOp:
     :mod:`alembic_safety.rewrite.fill_values`), so nothing is run: a wrong guess would be
     silently written to production data. The loop is the shape the linter accepts (AS502).
     """
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     table = table_sql(dialect, item.schema, item.table)
     column = quote(str(item.column.name))
     value = "<value>" if item.fill_sql is None else item.fill_sql.replace("\\:", ":")
@@ -126,7 +132,7 @@ def safe_follow_up(dialect: Dialect, deferred: Deferred) -> FollowUp:
     contract step starts with a validation block that stops it, before it changes anything,
     while NULLs remain.
     """
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     notes: list[ops.MigrateOperation] = []
     fill: list[ops.MigrateOperation] = []
     validations: list[ops.MigrateOperation] = [

@@ -50,6 +50,7 @@ from alembic_safety.rewrite.custom_ops import (
     BackfillOp,
     NoteOp,
     ReversibleExecuteSQLOp,
+    quoter,
 )
 from alembic_safety.rewrite.header import Phase
 from alembic_safety.risk import Direction
@@ -257,7 +258,7 @@ def _undo_column_rename(
 
 def _sync_ops(dialect: Dialect, rename: ColumnRename) -> list[ops.MigrateOperation]:
     """The trigger function and trigger keeping the old and new columns equal, both ways."""
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     old, new = f"NEW.{quote(rename.old)}", f"NEW.{quote(rename.new)}"
     body = (
         # INSERT: the new name wins when given; otherwise it takes the old one's value.
@@ -280,7 +281,7 @@ def expand_column_rename(dialect: Dialect, rename: ColumnRename) -> list[ops.Mig
 
 
 def _backfill(dialect: Dialect, rename: ColumnRename, target: str, source: str, size: int) -> Any:
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     table = table_sql(dialect, rename.schema, rename.table)
     return BackfillOp(table, quote(rename.key), quote(target), quote(source), size)
 
@@ -291,7 +292,7 @@ def _not_null(dialect: Dialect, rename: ColumnRename, column: str) -> list[ops.M
     Meant for an autocommit block: the VALIDATE scan holds only SHARE UPDATE EXCLUSIVE, and
     ``SET NOT NULL`` skips its own scan thanks to the validated CHECK (PostgreSQL 12+).
     """
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     name = rename.check_name(column)
     check = ops.CreateCheckConstraintOp(
         name,
@@ -318,7 +319,7 @@ def _alter(rename: ColumnRename, column: str, **changes: Any) -> ops.AlterColumn
 
 def _in_step(dialect: Dialect, rename: ColumnRename) -> ReversibleExecuteSQLOp:
     """Fail loudly, before anything is dropped, if a row's new column differs from the old."""
-    quote = dialect.identifier_preparer.quote
+    quote = quoter(dialect)
     table = table_sql(dialect, rename.schema, rename.table)
     message = (
         f"{rename.table}.{rename.new} differs from {rename.old} in some rows: run the migrate "

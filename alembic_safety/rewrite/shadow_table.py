@@ -43,7 +43,12 @@ from sqlalchemy import text
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import NoReferenceError
 
-from alembic_safety.rewrite.custom_ops import AutocommitBlockOp, NoteOp, ReversibleExecuteSQLOp
+from alembic_safety.rewrite.custom_ops import (
+    AutocommitBlockOp,
+    NoteOp,
+    ReversibleExecuteSQLOp,
+    quoter,
+)
 from alembic_safety.rewrite.header import Phase
 
 __all__ = [
@@ -182,14 +187,8 @@ class _Sql:
     entry: ShadowTable
 
     def quote(self, name: str) -> str:
-        """The dialect's quoting, for SQL that ``op.execute`` passes through ``text()``.
-
-        Drivers with a ``%``-style paramstyle make ``quote()`` double every ``%``, as compiled
-        SQL needs; but ``text()`` doubles them again when it compiles, so they are halved here.
-        """
-        preparer = self.dialect.identifier_preparer
-        quoted = str(preparer.quote(name))
-        return quoted.replace("%%", "%") if getattr(preparer, "_double_percents", False) else quoted
+        """The dialect's quoting, for SQL that ``op.execute`` passes through ``text()``."""
+        return quoter(self.dialect)(name)
 
     def qualified(self, name: str) -> str:
         schema = self.entry.schema
