@@ -251,7 +251,10 @@ def _check(run: Run, expected_initial: Callable[[int], Any], name: str) -> None:
     assert writes.updates > 0
     assert interleaved > 0, "no write fell between backfill batches: the test proved nothing"
     assert max(writes.latencies) < LOCK_TIMEOUT_SECONDS
-    assert samples.holds, "the sampler saw no ACCESS EXCLUSIVE lock at all (is it sampling?)"
+    # The sampler ran through the migration (it saw the backfill's batches). ACCESS EXCLUSIVE
+    # holds are catalog-only moments of a millisecond or two, which it may see or miss.
+    assert samples.polls > 100, "the sampler hardly polled pg_locks"
+    assert samples.backfill_seen, "the sampler never saw the backfill running"
     assert samples.longest_hold < LOCK_TIMEOUT_SECONDS
     assert run.filenodes[0] == run.filenodes[1], "the table was rewritten"
     assert run.row_count == ROWS + writes.inserts

@@ -6,6 +6,7 @@ against a scratch PostgreSQL database holding rows.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -645,3 +646,90 @@ def test_not_null_type_change_round_trip_on_postgresql(scratch_url: str) -> None
             assert conn.execute(sa.text("SELECT sum(qty) FROM items")).scalar() == 325
     finally:
         engine.dispose()
+
+
+# -- what a shadow column cannot carry, long names, chain order --------------------------------
+
+
+def _retype(column: str, **changes: object) -> ops.ModifyTableOps:
+    alter = ops.AlterColumnOp(
+        "orders", column, existing_type=sa.INTEGER(), modify_type=sa.BigInteger(), **changes
+    )
+    return ops.ModifyTableOps("orders", [alter])
+
+
+@pytest.mark.parametrize(
+    ("column", "changes", "extra", "why"),
+    [
+        ("id", {}, None, "it is the primary key"),
+        ("total", {"modify_nullable": False}, None, "also changes its nullability"),
+        ("total", {}, "check", "the model's CheckConstraint ck_orders_total uses it"),
+        ("total", {}, "unique", "the model's UniqueConstraint uq_orders_total uses it"),
+        ("total", {}, "fk", "lines.order_total refers to it"),
+    ],
+)
+def test_a_type_change_a_shadow_column_cannot_carry_keeps_a_todo(
+    column: str, changes: dict[str, object], extra: str | None, why: str
+) -> None:
+    """The swap drops the old column with everything on it; what the models cannot rebuild (a
+    primary key, constraints, foreign keys from other tables) stays as generated, with why."""
+    metadata = _models()
+    orders = metadata.tables["orders"]
+    if extra == "check":
+        orders.append_constraint(sa.CheckConstraint("total >= 0", name="ck_orders_total"))
+    elif extra == "unique":
+        orders.append_constraint(sa.UniqueConstraint("total", name="uq_orders_total"))
+    elif extra == "fk":
+        sa.Table(
+            "lines",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("order_total", sa.BigInteger, sa.ForeignKey("orders.total")),
+        )
+    directives = [_script([_retype(column, **changes)])]
+    process_revision_directives(_context(metadata), None, directives)
+    assert len(directives) == 1  # no shadow column, no follow-ups
+    code = _code(directives[0].upgrade_ops)
+    assert "TODO(alembic-safety)" in code
+    assert why in code.replace("\n    # ", " ")
+    assert "type_=sa.BigInteger()" in code  # the change itself, as generated
+
+
+def test_generated_names_of_a_long_table_stay_unique() -> None:
+    table = "t" * 61
+    metadata = sa.MetaData()
+    sa.Table(
+        table,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("a", sa.BigInteger),
+        sa.Column("b", sa.BigInteger),
+    )
+    alters = [
+        ops.AlterColumnOp(table, name, existing_type=sa.INTEGER(), modify_type=sa.BigInteger())
+        for name in ("a", "b")
+    ]
+    adds = [ops.AddColumnOp(table, sa.Column(name, sa.Text, nullable=False)) for name in "cd"]
+    directives = [_script([ops.ModifyTableOps(table, [*alters, *adds])])]
+    process_revision_directives(_context(metadata), None, directives)
+    code = "\n".join(_code(script.upgrade_ops) for script in directives)
+    functions = re.findall(r"CREATE FUNCTION (\S+)\(\)", code)
+    checks = re.findall(r"create_check_constraint\('([^']+)'", code)
+    assert len(functions) == len(set(functions)) == 2
+    assert len(checks) == len(set(checks)) == 2
+    assert all(len(name.strip('"').encode()) <= 63 for name in [*functions, *checks])
+
+
+def test_every_migrate_step_comes_before_any_contract_step() -> None:
+    rename = ops.AlterColumnOp(
+        "orders", "total", existing_type=sa.BigInteger(), modify_name="amount"
+    )
+    add = ops.AddColumnOp("orders", sa.Column("status", sa.Text, nullable=False))
+    directives = [_script([ops.ModifyTableOps("orders", [add, rename])])]
+    metadata = _models()
+    metadata.tables["orders"].append_column(sa.Column("amount", sa.BigInteger))
+    process_revision_directives(_context(metadata), None, directives)
+    phases = [re.search(r"Phase: (\w+)", str(s.message)).group(1) for s in directives]  # type: ignore[union-attr]
+    assert phases[0] == "expand"
+    assert phases == sorted(phases, key=["expand", "migrate", "contract"].index), phases
+    assert phases.count("contract") == 2  # NOT NULL, and the rename's

@@ -131,6 +131,19 @@ CASES: list[Any] = [  # ProofCase, or pytest.param(ProofCase, marks=...) for a k
         before=_models(sa.Column("qty", sa.Integer, nullable=False)),
     ),
     _case(
+        # the index goes with the old column in the swap; the model's is built again on the new
+        "type-change-with-index",
+        _models(sa.Column("qty", sa.BigInteger, nullable=False), sa.Index("ix_orders_qty", "qty")),
+        before=_models(
+            sa.Column("qty", sa.Integer, nullable=False), sa.Index("ix_orders_qty", "qty")
+        ),
+    ),
+    _case(
+        "type-change-with-new-index",  # the index is new in the same revision
+        _models(sa.Column("qty", sa.BigInteger, nullable=False), sa.Index("ix_orders_qty", "qty")),
+        before=_models(sa.Column("qty", sa.Integer, nullable=False)),
+    ),
+    _case(
         "type-change-with-default",
         _models(sa.Column("qty", sa.BigInteger, nullable=False, server_default="1")),
         before=_models(sa.Column("qty", sa.Integer, nullable=False, server_default="1")),
@@ -222,6 +235,7 @@ EXPECTED_PHASES: dict[str, list[str]] = {
     "check": ["expand", "migrate"],
     "not-null-column": ["expand", "migrate", "contract"],  # backfill, then NOT NULL
     "type-change-int-to-bigint": ["expand", "migrate", "contract"],
+    "type-change-with-index": ["expand", "migrate", "contract"],
     "drop-column": ["contract"],
     "drop-table": ["contract"],
     "combined": ["expand", "migrate", "migrate", "contract", "contract", "contract"],

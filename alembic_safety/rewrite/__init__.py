@@ -153,6 +153,8 @@ def compose(user_hook: ProcessRevisionDirectives | None) -> ProcessRevisionDirec
     return hook
 
 
+_PHASE_ORDER: dict[Phase, int] = {"expand": 0, "migrate": 1, "contract": 2}
+
 #: A script to chain, its phase and its escalation notes (None: one per drop it makes).
 _FollowUp = tuple[ops.MigrationScript, Phase, Sequence[str] | None]
 
@@ -207,7 +209,6 @@ def _rewrite(
         ]
         contract = _script_after(script, "contract", contract_up, contract_down)
         contracts.append((contract, "contract", notes))
-    # every migrate step (they run while the application does) before any contract step
     follow_ups += migrates + contracts
     if deferred.shadow_tables:  # rewrite_strategy = "shadow-table"
         for step in follow_up_steps(
@@ -218,6 +219,9 @@ def _rewrite(
     for renamed in rename_follow_ups(dialect, deferred.renames, settings.backfill_batch_size):
         follow_up = _script_after(script, renamed.phase, renamed.upgrade, renamed.downgrade)
         follow_ups.append((follow_up, renamed.phase, renamed.escalations))
+    # Every migrate step (it runs while the application does) before any contract step; the
+    # sort is stable, so each rewrite's own steps keep their order.
+    follow_ups.sort(key=lambda follow_up: _PHASE_ORDER[follow_up[1]])
     if drops is not None:
         final = _script_after(script, "contract", drops.upgrade, drops.downgrade, "drop")
         follow_ups.append((final, "contract", None))

@@ -32,6 +32,7 @@ from alembic_safety.rewrite.custom_ops import (
     AutocommitBlockOp,
     DropInvalidIndexOp,
     ReversibleExecuteSQLOp,
+    fit_identifier,
     quoter,
 )
 
@@ -46,8 +47,6 @@ __all__ = [
     "validate_constraint",
 ]
 
-#: PostgreSQL truncates identifiers to 63 bytes; a generated name must survive that as is.
-MAX_IDENTIFIER = 63
 
 #: Options of a UNIQUE constraint that its unique index carries (PostgreSQL 11+ / 15+).
 _INDEX_OPTIONS = ("postgresql_include", "postgresql_nulls_not_distinct")
@@ -155,7 +154,7 @@ class NotNullSteps:
 
 
 def not_null_check_name(table: str, column: str) -> str:
-    return f"ck_{table}_{column}_not_null"[:MAX_IDENTIFIER]
+    return fit_identifier(f"ck_{table}_{column}_not_null")
 
 
 def not_null_steps(

@@ -11,6 +11,7 @@ Importing this module registers the renderers; :mod:`alembic_safety.rewrite` imp
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,6 +36,19 @@ __all__ = [
     "leaves",
     "quoter",
 ]
+
+
+def fit_identifier(name: str) -> str:
+    """``name`` within PostgreSQL's 63 bytes, still unique when it had to be cut.
+
+    PostgreSQL truncates longer identifiers silently, so two generated names sharing their
+    first 63 bytes (two columns of a long-named table) would collide: a cut name ends with a
+    hash of the whole one.
+    """
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return name.encode()[:54].decode("utf-8", "ignore") + "_" + digest
 
 
 def quoter(dialect: Dialect) -> Callable[[str], str]:

@@ -11,6 +11,7 @@ new (or going away), so nothing waits on them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from alembic.autogenerate.rewriter import Rewriter
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, DefaultClause, Integer, text
+from sqlalchemy import Column, DefaultClause, Integer, PrimaryKeyConstraint, text
 from sqlalchemy.engine.interfaces import Dialect
 
 from alembic_safety.rewrite.constraints import (
@@ -33,6 +34,7 @@ from alembic_safety.rewrite.custom_ops import (
     AutocommitBlockOp,
     BackfillOp,
     NoteOp,
+    fit_identifier,
     leaves,
     quoter,
 )
@@ -46,8 +48,6 @@ from alembic_safety.rules.rewriting_type_change import rewrite_reason
 
 __all__ = ["Deferred", "NotNullColumn", "TypeChange", "rewrite_ops", "safe_follow_up"]
 
-#: PostgreSQL truncates identifiers to 63 bytes; a generated name must survive that as is.
-_MAX_IDENTIFIER = 63
 
 TableKey = tuple[str | None, str]
 
@@ -88,18 +88,21 @@ class TypeChange:
     #: The column's server default (SQL), set on the new column when it is swapped in: the
     #: shadow column is added without it, and the old column's goes when it is dropped.
     server_default: str | None = None
+    #: The model's indexes on the column: they go with the old column, and are built again
+    #: (concurrently) on the swapped-in one.
+    indexes: tuple[Any, ...] = ()
 
     @property
     def shadow(self) -> str:
-        return f"{self.column}_new"[:_MAX_IDENTIFIER]
+        return fit_identifier(f"{self.column}_new")
 
     @property
     def old(self) -> str:
-        return f"{self.column}_old"[:_MAX_IDENTIFIER]
+        return fit_identifier(f"{self.column}_old")
 
     @property
     def function(self) -> str:
-        return f"{self.table}_{self.column}_new_sync"[:_MAX_IDENTIFIER]
+        return fit_identifier(f"{self.table}_{self.column}_new_sync")
 
 
 @dataclass
@@ -394,7 +397,7 @@ def _shadow_column(
     if (
         not state.settings.enabled("type_change")
         or not state.settings.phases
-        or not _pure_type_change(op)
+        or op.modify_type is None
         or not state.existing(op.schema, op.table_name)
     ):
         return op
@@ -413,16 +416,13 @@ def _shadow_column(
         if taken is not None:
             return taken
     keys = list(table.primary_key.columns) if table is not None else []
-    if op.kw.get("postgresql_using") or len(keys) != 1 or not isinstance(keys[0].type, Integer):
-        why = (
-            "it has a USING expression"
-            if op.kw.get("postgresql_using")
-            else "the model's table has no single-column integer primary key for keyset batches"
-        )
+    why = _no_shadow_column_because(op, table, keys)
+    if why is not None:
         note = NoteOp(
             f"TODO(alembic-safety): {op.table_name}.{op.column_name} changes type and that "
             f"rewrites the table ({reason}) under ACCESS EXCLUSIVE; no shadow column was "
-            f"generated because {why}. Consider a shadow column or table by hand."
+            f'generated because {why}. Consider rewrite_strategy = "shadow-table" or a '
+            "shadow column by hand."
         )
         return [note, op]
     model_column = table.c.get(op.column_name) if table is not None else None
@@ -436,9 +436,45 @@ def _shadow_column(
         old_nullable=op.existing_nullable is not False,
         new_nullable=model_column is None or bool(model_column.nullable),
         server_default=_default_sql(op.existing_server_default),
+        indexes=tuple(
+            index
+            for index in (table.indexes if table is not None else ())
+            if op.column_name in {str(c.name) for c in index.columns}
+        ),
     )
     state.deferred.type_changes.append(change)
     return expand_type_change(context.dialect, change)
+
+
+def _no_shadow_column_because(op: ops.AlterColumnOp, table: Any, keys: list[Any]) -> str | None:
+    """Why a shadow column cannot carry this type change; None when it can.
+
+    The swap renames the old column away and drops it: whatever hangs on that column and the
+    models do not let us rebuild (the primary key, foreign keys, constraints) would go with it.
+    Indexes are rebuilt from the models (see :func:`contract_type_change`).
+    """
+    if op.kw.get("postgresql_using"):
+        return "it has a USING expression"
+    if not _pure_type_change(op):
+        return "the same alter_column also changes its nullability, default, name or comment"
+    if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+        return "the model's table has no single-column integer primary key for keyset batches"
+    column = op.column_name
+    if column in {str(key.name) for key in keys}:
+        return "it is the primary key (its index, sequence and foreign keys go with it)"
+    for constraint in table.constraints:
+        if isinstance(constraint, PrimaryKeyConstraint):
+            continue
+        names = {str(c.name) for c in getattr(constraint, "columns", ())}
+        text = str(getattr(constraint, "sqltext", ""))
+        if column in names or (text and re.search(rf"\b{re.escape(column)}\b", text)):
+            kind = type(constraint).__name__
+            return f"the model's {kind} {constraint.name or ''} uses it".replace("  ", " ")
+    for other in table.metadata.tables.values():
+        for fk in other.foreign_keys:
+            if fk.target_fullname.split(".")[-2:] == [str(table.name), column]:
+                return f"{other.name}.{fk.parent.name} refers to it"
+    return None
 
 
 def _undo_shadow(
@@ -534,6 +570,7 @@ def contract_type_change(
     if not change.new_nullable:  # proved by a CHECK first: SET NOT NULL then skips its scan
         steps = not_null_steps(dialect, schema, table, change.column, change.new_type)
         upgrade.append(AutocommitBlockOp(steps.in_order()))
+    upgrade += _rebuild_indexes(change)
     # Back in keyset batches too: a downgrade runs on the same busy table.
     refill = BackfillOp(
         _table_sql(dialect, schema, table),
@@ -565,7 +602,30 @@ def contract_type_change(
             )
         )
     downgrade += sync
+    downgrade += _rebuild_indexes(change)  # off the shadow column, back on the restored one
     return upgrade, downgrade
+
+
+def _rebuild_indexes(change: TypeChange) -> list[ops.MigrateOperation]:
+    """The model's indexes on the column, dropped and built again ``CONCURRENTLY``.
+
+    After a swap they either went with the dropped column or stayed on the renamed one: either
+    way the named index must end up on the column that now has the name.
+    """
+    steps: list[ops.MigrateOperation] = []
+    for index in change.indexes:
+        create = ops.CreateIndexOp.from_index(index)
+        if create.index_name is None:
+            continue  # unnamed: cannot be dropped or rebuilt by name
+        drop = ops.DropIndexOp(
+            create.index_name,
+            table_name=change.table,
+            schema=change.schema,
+            if_exists=True,
+            postgresql_concurrently=True,
+        )
+        steps += [drop, *concurrent_index(create)]
+    return [AutocommitBlockOp(steps)] if steps else []
 
 
 def _default_sql(default: Any) -> str | None:

@@ -50,6 +50,7 @@ from alembic_safety.rewrite.custom_ops import (
     BackfillOp,
     NoteOp,
     ReversibleExecuteSQLOp,
+    fit_identifier,
     quoter,
 )
 from alembic_safety.rewrite.header import Phase
@@ -64,9 +65,6 @@ __all__ = [
     "rename_follow_ups",
     "rename_table",
 ]
-
-#: PostgreSQL truncates identifiers to 63 bytes; a generated name must survive that as is.
-_MAX_IDENTIFIER = 63
 
 
 @dataclass(frozen=True)
@@ -89,10 +87,10 @@ class ColumnRename:
 
     @property
     def function(self) -> str:
-        return f"{self.table}_{self.new}_rename_sync"[:_MAX_IDENTIFIER]
+        return fit_identifier(f"{self.table}_{self.new}_rename_sync")
 
     def check_name(self, column: str) -> str:
-        return f"ck_{self.table}_{column}_not_null"[:_MAX_IDENTIFIER]
+        return fit_identifier(f"ck_{self.table}_{column}_not_null")
 
     def default_clause(self) -> DefaultClause:
         """A fresh clause each time (one belongs to one column), which Alembic renders right:
